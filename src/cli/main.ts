@@ -1,0 +1,138 @@
+import { ConfigError } from '../domain/config.js';
+import { AppError } from '../domain/errors.js';
+import * as auth from '../engine/auth-service.js';
+import { SchemaTooNewError } from '../store/migrate.js';
+import { createRuntime } from './runtime.js';
+import { runServer } from './server.js';
+
+const usage = `Usage: nudge <command>
+
+Commands:
+  start                      API, scheduler and dispatcher in one process
+  api                        the API only
+  worker                     scheduler and dispatcher only
+  migrate                    bring the database schema up to date and exit
+  workspace create NAME      create a workspace (prints its id)
+  workspace list             list workspaces
+  token create --name N [--workspace W] [--scopes a,b] [--rate-limit N]
+                             create an API token (prints only the token)
+  token list [--workspace W] list tokens (never the tokens themselves)
+  token revoke ID|PREFIX     revoke a token
+
+Configuration comes from environment variables; see .env.example.`;
+
+function takeFlag(args: string[], name: string): string | undefined {
+  const index = args.indexOf(`--${name}`);
+  if (index === -1) {
+    const inline = args.find((a) => a.startsWith(`--${name}=`));
+    if (inline) {
+      args.splice(args.indexOf(inline), 1);
+      return inline.slice(name.length + 3);
+    }
+    return undefined;
+  }
+  const value = args[index + 1];
+  if (value === undefined || value.startsWith('--')) throw new AppError('bad_request', `--${name} needs a value`);
+  args.splice(index, 2);
+  return value;
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = [...argv];
+  const command = args.shift();
+  try {
+    switch (command) {
+      case 'start':
+      case 'api':
+      case 'worker':
+        await runServer(command, process.env);
+        return;
+      case 'migrate': {
+        const runtime = await createRuntime(process.env);
+        out('database is up to date');
+        await runtime.close();
+        return;
+      }
+      case 'workspace':
+        await workspaceCommand(args);
+        return;
+      case 'token':
+        await tokenCommand(args);
+        return;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out(usage);
+        return;
+      default:
+        process.stderr.write(`nudge: unknown command "${command}"\n\n${usage}\n`);
+        process.exitCode = 2;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof SchemaTooNewError || error instanceof AppError) {
+      process.stderr.write(`nudge: ${error.message}\n`);
+      process.exitCode = error instanceof AppError && error.status < 500 ? 2 : 1;
+      return;
+    }
+    throw error;
+  }
+}
+
+async function workspaceCommand(args: string[]): Promise<void> {
+  const sub = args.shift();
+  const runtime = await createRuntime(process.env);
+  try {
+    if (sub === 'create') {
+      const name = args.join(' ');
+      const workspace = await auth.createWorkspace(runtime.ctx, name);
+      out(workspace.id);
+    } else if (sub === 'list') {
+      const { listWorkspaces } = await import('../store/workspace-repository.js');
+      for (const w of await listWorkspaces(runtime.ctx.database.db)) out(`${w.id}\t${w.name}`);
+    } else {
+      throw new AppError('bad_request', 'use `nudge workspace create NAME` or `nudge workspace list`');
+    }
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function tokenCommand(args: string[]): Promise<void> {
+  const sub = args.shift();
+  const runtime = await createRuntime(process.env);
+  const ctx = runtime.ctx;
+  try {
+    if (sub === 'create') {
+      const name = takeFlag(args, 'name');
+      if (!name) throw new AppError('bad_request', 'token create needs --name NAME');
+      const workspace = await auth.resolveWorkspace(ctx, takeFlag(args, 'workspace'));
+      const scopes = takeFlag(args, 'scopes')?.split(',').map((s) => s.trim()).filter(Boolean);
+      const rateLimitText = takeFlag(args, 'rate-limit');
+      const rateLimit = rateLimitText === undefined ? null : Number(rateLimitText);
+      if (rateLimit !== null && (!Number.isSafeInteger(rateLimit) || rateLimit < 1)) throw new AppError('bad_request', '--rate-limit must be a positive whole number');
+      const token = await auth.createToken(ctx, { workspaceId: workspace.id, name, scopes, rateLimit });
+      // Only the token on stdout, so `TOKEN=$(nudge token create …)` works.
+      out(token.token);
+    } else if (sub === 'list') {
+      const workspaceFlag = takeFlag(args, 'workspace');
+      const workspaceId = workspaceFlag === undefined ? null : (await auth.resolveWorkspace(ctx, workspaceFlag)).id;
+      for (const t of await auth.listTokens(ctx, workspaceId)) {
+        out([t.id, t.prefix, t.name, t.scopes.join(','), t.revoked_at ? `revoked ${t.revoked_at}` : 'active'].join('\t'));
+      }
+    } else if (sub === 'revoke') {
+      const id = args.shift();
+      if (!id) throw new AppError('bad_request', 'token revoke needs a token id or prefix');
+      await auth.revokeToken(ctx, id);
+      out(`revoked ${id}`);
+    } else {
+      throw new AppError('bad_request', 'use `nudge token create|list|revoke`');
+    }
+  } finally {
+    await runtime.close();
+  }
+}

@@ -1,0 +1,55 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { systemClock } from '../domain/clock.js';
+import { loadConfig, type Config } from '../domain/config.js';
+import type { Context, Waker } from '../engine/context.js';
+import { openDatabase } from '../store/database.js';
+import { migrateToLatest } from '../store/migrate.js';
+
+/**
+ * The secret key comes from NUDGE_SECRET_KEY; without it a random key is generated
+ * once into the data folder, so `npm start` works with nothing set and secrets
+ * stay decryptable across restarts.
+ */
+function resolveSecretKey(config: Config): string {
+  if (config.secretKey) return config.secretKey;
+  const dir = resolve(config.dataDir);
+  const file = join(dir, 'secret.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dir, { recursive: true });
+  const key = randomBytes(32).toString('hex');
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+export interface Runtime {
+  ctx: Context;
+  close(): Promise<void>;
+}
+
+export async function createRuntime(env: Record<string, string | undefined>, options: { migrate?: boolean; waker?: Waker; poolSize?: number } = {}): Promise<Runtime> {
+  const config = loadConfig(env);
+  const log = pino({ level: config.logLevel, base: { service: 'nudge' } });
+  const database = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: options.poolSize });
+  try {
+    if (options.migrate !== false) {
+      const applied = await migrateToLatest(database.db);
+      if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+    }
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const ctx: Context = {
+    config,
+    database,
+    clock: systemClock,
+    log,
+    secretKey: resolveSecretKey(config),
+    wake: options.waker ?? { sessions: () => undefined, messages: () => undefined },
+  };
+  return { ctx, close: () => database.close() };
+}

@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../domain/clock.js';
+import type { Config } from '../domain/config.js';
+import type { Database } from '../store/database.js';
+
+/**
+ * Everything a service needs, built once at the entry point and passed down:
+ * no module-level singletons.
+ */
+export interface Context {
+  readonly config: Config;
+  readonly database: Database;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Secret used to encrypt provider secrets and sign links. */
+  readonly secretKey: string;
+  /** Tells the local scheduler and dispatcher that work became due (and, on PostgreSQL, other processes). */
+  readonly wake: Waker;
+}
+
+export interface Waker {
+  sessions(): void;
+  messages(): void;
+}
+
+export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined };

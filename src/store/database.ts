@@ -1,0 +1,77 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Schema } from './schema.js';
+
+export type Db = Kysely<Schema>;
+export type Tx = Transaction<Schema>;
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  /** The PostgreSQL connection string (for LISTEN), or null on SQLite. */
+  readonly url: string | null;
+  /** The raw SQLite handle, for the few hot paths that use prepared statements directly. */
+  readonly sqlite: BetterSqlite3.Database | null;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | null;
+  dataDir: string;
+  /** SQLite file name inside dataDir (tests use their own). */
+  fileName?: string;
+  poolSize?: number;
+}
+
+/**
+ * SQLite's default BEGIN is DEFERRED: a transaction that reads first and writes later
+ * fails at once with SQLITE_BUSY when another process wrote in between, and
+ * busy_timeout cannot help it. BEGIN IMMEDIATE takes the write lock up front, so
+ * `nudge api` and `nudge worker` processes sharing one file wait instead of failing.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    const original = driver.beginTransaction.bind(driver);
+    driver.beginTransaction = async (connection: DatabaseConnection, settings) => {
+      if (settings.isolationLevel || settings.accessMode) return original(connection, settings);
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+}
+
+export function openDatabase(options: DatabaseOptions): Database {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      // bigint columns hold millisecond times and counts well inside 2^53.
+      types: {
+        getTypeParser: (oid: number, format?: string) =>
+          oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
+      },
+    });
+    // An idle client losing its server must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    return { db, dialect: 'postgres', url: options.databaseUrl, sqlite: null, close: () => db.destroy() };
+  }
+
+  const dir = resolve(options.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, options.fileName ?? 'nudge.sqlite');
+  const sqlite = new BetterSqlite3(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('cache_size = -65536');
+  sqlite.defaultSafeIntegers(false);
+  const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', url: null, sqlite, close: () => db.destroy() };
+}

@@ -1,0 +1,39 @@
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { Db } from './database.js';
+import * as m0001 from './migrations/0001_core.js';
+
+/** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
+export const migrations: Record<string, Migration> = {
+  '0001_core': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export class SchemaTooNewError extends Error {
+  constructor(readonly unknown: string[]) {
+    super(
+      `The database has migrations this version of Nudge does not know (${unknown.join(', ')}). ` +
+        'It was upgraded by a newer Nudge; run that version, or restore a backup.',
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+/**
+ * Brings the schema up to date. Refuses a database whose schema is newer than this
+ * build knows: running old code on a new schema could silently corrupt data.
+ */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider, migrationTableName: 'nudge_migrations', migrationLockTableName: 'nudge_migrations_lock' });
+  const known = new Set(Object.keys(migrations));
+  // getMigrations lists only known names; read the table itself for unknown ones.
+  const tables = await db.introspection.getTables();
+  if (tables.some((t) => t.name === 'nudge_migrations')) {
+    const rows = await db.selectFrom('nudge_migrations' as never).select('name' as never).execute();
+    const unknown = (rows as Array<{ name: string }>).map((r) => r.name).filter((name) => !known.has(name));
+    if (unknown.length > 0) throw new SchemaTooNewError(unknown);
+  }
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

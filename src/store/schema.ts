@@ -1,0 +1,223 @@
+/**
+ * Database shapes (`…Row` in the repositories). Both engines store the same types:
+ * times are Unix milliseconds (bigint on PostgreSQL, integer on SQLite), JSON is text,
+ * booleans are 0/1 integers and ids are UUIDv7 text. Keeping the column types
+ * portable keeps every dialect difference inside the store.
+ */
+import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface WorkspaceTable {
+  id: string;
+  name: string;
+  settings: string;
+  created_at: number;
+}
+
+export interface UserTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  role: string;
+  created_at: number;
+}
+
+export interface ApiTokenTable {
+  id: string;
+  workspace_id: string;
+  user_id: string | null;
+  name: string;
+  token_hash: string;
+  prefix: string;
+  scopes: string;
+  rate_limit: number | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface ContactTable {
+  id: string;
+  workspace_id: string;
+  phone: string | null;
+  email: string | null;
+  name: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  metadata: string;
+  timezone: string | null;
+  language: string | null;
+  source: string;
+  search_text: string;
+  opted_in_at: number | null;
+  opted_out_at: number | null;
+  whatsapp_opted_out_at: number | null;
+  sms_opted_out_at: number | null;
+  email_opted_out_at: number | null;
+  whatsapp_last_inbound_at: number | null;
+  sms_last_inbound_at: number | null;
+  last_message_at: number | null;
+  total_messages: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TagTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  name_key: string;
+  created_at: number;
+}
+
+export interface ContactTagTable {
+  workspace_id: string;
+  contact_id: string;
+  tag_id: string;
+  created_at: number;
+}
+
+export interface IdempotencyKeyTable {
+  token_id: string;
+  key: string;
+  workspace_id: string;
+  method: string;
+  path: string;
+  request_hash: string;
+  status_code: number;
+  response_body: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface RateLimitTable {
+  token_id: string;
+  window_start: number;
+  count: number;
+}
+
+export interface DefinitionTable {
+  id: string;
+  workspace_id: string;
+  kind: 'sequence' | 'flow';
+  name: string;
+  description: string | null;
+  status: 'draft' | 'active' | 'paused' | 'archived';
+  /** The editable draft: `{ graph, settings, trigger }` as JSON. */
+  draft: string;
+  draft_changed: number;
+  current_version_id: string | null;
+  published_at: number | null;
+  sessions_count: number;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface DefinitionVersionTable {
+  id: string;
+  workspace_id: string;
+  definition_id: string;
+  version: number;
+  /** The frozen, compiled graph with settings and trigger, as JSON. */
+  body: string;
+  created_at: number;
+}
+
+export interface SessionTable {
+  id: string;
+  workspace_id: string;
+  definition_id: string;
+  version_id: string;
+  kind: 'sequence' | 'flow';
+  contact_id: string;
+  /** running | waiting | completed | stopped | expired | failed */
+  status: string;
+  /** 1 while running or waiting: the partial unique index keys on it. */
+  active: number;
+  enrollment_key: string;
+  current_node: string | null;
+  wake_at: number | null;
+  expires_at: number | null;
+  context: string;
+  event: string | null;
+  /** Interpreter state: visit counters, replies, webhook results, variables. */
+  state: string;
+  source: string;
+  end_reason: string | null;
+  steps_run: number;
+  created_at: number;
+  updated_at: number;
+  ended_at: number | null;
+}
+
+export interface SessionStepTable {
+  id: string;
+  workspace_id: string;
+  session_id: string;
+  node_id: string;
+  node_type: string;
+  visit: number;
+  outcome: string;
+  detail: string | null;
+  at: number;
+}
+
+export interface MessageTable {
+  id: string;
+  workspace_id: string;
+  contact_id: string;
+  session_id: string | null;
+  definition_id: string | null;
+  node_id: string | null;
+  /** `session:node:visit` for engine messages, so a re-run step never creates a second one. */
+  dedupe_key: string | null;
+  direction: 'outbound' | 'inbound';
+  channel: 'whatsapp' | 'sms' | 'email';
+  provider: string;
+  recipient: string | null;
+  kind: string;
+  content: string;
+  marketing: number;
+  status: string;
+  provider_message_id: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  lease_until: number | null;
+  on_failure: string;
+  created_at: number;
+  updated_at: number;
+  sent_at: number | null;
+  delivered_at: number | null;
+  read_at: number | null;
+  failed_at: number | null;
+}
+
+export interface Schema {
+  workspaces: WorkspaceTable;
+  users: UserTable;
+  api_tokens: ApiTokenTable;
+  contacts: ContactTable;
+  tags: TagTable;
+  contact_tags: ContactTagTable;
+  idempotency_keys: IdempotencyKeyTable;
+  rate_limits: RateLimitTable;
+  definitions: DefinitionTable;
+  definition_versions: DefinitionVersionTable;
+  sessions: SessionTable;
+  session_steps: SessionStepTable;
+  messages: MessageTable;
+}
+
+export type ContactRow = Selectable<ContactTable>;
+export type NewContactRow = Insertable<ContactTable>;
+export type ContactPatch = Updateable<ContactTable>;
+export type DefinitionRow = Selectable<DefinitionTable>;
+export type SessionRow = Selectable<SessionTable>;
+export type MessageRow = Selectable<MessageTable>;
+export type ApiTokenRow = Selectable<ApiTokenTable>;
+export type WorkspaceRow = Selectable<WorkspaceTable>;
+export type Generated<T> = ColumnType<T, T | undefined, T>;

@@ -1,0 +1,67 @@
+import pino from 'pino';
+import { buildApp, type App } from '../../src/api/app.js';
+import { ManualClock, systemClock, type Clock } from '../../src/domain/clock.js';
+import { loadConfig, type Config } from '../../src/domain/config.js';
+import type { Dialect } from '../../src/store/database.js';
+import { createToken, createWorkspace } from '../../src/engine/auth-service.js';
+import { noopWaker, type Context } from '../../src/engine/context.js';
+import { createTestDatabase, type TestDatabase } from './databases.js';
+
+export interface TestContext extends Context {
+  readonly database: TestDatabase;
+}
+
+export async function createTestContext(
+  dialect: Dialect,
+  options: { env?: Record<string, string>; clock?: Clock } = {},
+): Promise<TestContext> {
+  const database = await createTestDatabase(dialect);
+  const config: Config = loadConfig({ LOG_LEVEL: 'silent', ...options.env });
+  return {
+    config,
+    database,
+    clock: options.clock ?? systemClock,
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    secretKey: 'test-secret-key-that-is-long-enough-0123456789',
+    wake: noopWaker,
+  };
+}
+
+export interface TestApp {
+  ctx: TestContext;
+  app: App;
+  token: string;
+  workspaceId: string;
+  /** A second workspace and its token, for isolation checks. */
+  other: { token: string; workspaceId: string };
+  /** Headers with the first workspace's token. */
+  auth: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function createTestApp(
+  dialect: Dialect,
+  options: { env?: Record<string, string>; clock?: Clock; scopes?: string[] } = {},
+): Promise<TestApp> {
+  const ctx = await createTestContext(dialect, options);
+  const workspace = await createWorkspace(ctx, 'Acme');
+  const token = await createToken(ctx, { workspaceId: workspace.id, name: 'test', scopes: options.scopes ?? ['*'], rateLimit: 1_000_000 });
+  const otherWorkspace = await createWorkspace(ctx, 'Globex');
+  const otherToken = await createToken(ctx, { workspaceId: otherWorkspace.id, name: 'other', rateLimit: 1_000_000 });
+  const app = await buildApp(ctx);
+  await app.ready();
+  return {
+    ctx,
+    app,
+    token: token.token,
+    workspaceId: workspace.id,
+    other: { token: otherToken.token, workspaceId: otherWorkspace.id },
+    auth: { authorization: `Bearer ${token.token}` },
+    close: async () => {
+      await app.close();
+      await ctx.database.close();
+    },
+  };
+}
+
+export { ManualClock };
