@@ -97,6 +97,23 @@ export interface RateLimitTable {
   count: number;
 }
 
+export interface TemplateTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  language: string;
+  /** UTILITY | MARKETING | AUTHENTICATION */
+  category: string;
+  /** APPROVED | PENDING | REJECTED */
+  status: string;
+  /** `{ header?, body, footer?, buttons? }` as JSON. */
+  components: string;
+  provider_template_id: string | null;
+  rejected_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface DefinitionTable {
   id: string;
   workspace_id: string;
@@ -205,6 +222,7 @@ export interface Schema {
   contact_tags: ContactTagTable;
   idempotency_keys: IdempotencyKeyTable;
   rate_limits: RateLimitTable;
+  templates: TemplateTable;
   definitions: DefinitionTable;
   definition_versions: DefinitionVersionTable;
   sessions: SessionTable;
