@@ -1,0 +1,42 @@
+import type { Channel as ChannelName } from '../domain/definition.js';
+
+/**
+ * One interface for every provider. `send` never throws for an expected outcome:
+ * it returns accepted, a retryable failure (with an optional retry-after), or a
+ * permanent failure. Channels never touch the database.
+ */
+export interface OutboundMessage {
+  /** Nudge's message id: adapters pass it on where the provider keeps a client reference. */
+  id: string;
+  workspaceId: string;
+  channel: ChannelName;
+  /** E.164 phone for WhatsApp and SMS, an address for email. */
+  to: string;
+  /** The rendered message: what the adapter turns into the provider's wire format. */
+  content: RenderedContent;
+}
+
+export type RenderedContent =
+  | { kind: 'text'; text: string }
+  | { kind: 'template'; name: string; language: string; components: TemplateComponentValues }
+  | { kind: 'buttons'; text: string; buttons: Array<{ id: string; title: string }>; header?: string; footer?: string }
+  | { kind: 'list'; text: string; button: string; sections: Array<{ title?: string; rows: Array<{ id: string; title: string; description?: string }> }>; header?: string; footer?: string }
+  | { kind: 'email'; subject: string; html: string; text: string; previewText?: string; headers?: Record<string, string>; from?: string };
+
+/** Values for a template's placeholders, ready to send. */
+export interface TemplateComponentValues {
+  header?: string[];
+  body?: string[];
+  /** Button index → parameter (URL suffix or quick-reply payload). */
+  buttons?: Array<{ index: number; sub_type: 'url' | 'quick_reply'; parameter: string }>;
+}
+
+export type SendResult =
+  | { ok: true; providerMessageId: string; status?: 'sent' | 'delivered'; details?: Record<string, unknown> }
+  | { ok: false; retryable: boolean; code: string; message: string; retryAfterMs?: number };
+
+export interface ChannelAdapter {
+  /** Provider name recorded on the message: sandbox, whatsapp-cloud, twilio, smtp. */
+  readonly provider: string;
+  send(message: OutboundMessage): Promise<SendResult>;
+}

@@ -1,0 +1,14 @@
+import type { ChannelAdapter, OutboundMessage, SendResult } from './channel.js';
+
+/**
+ * The default for every channel without provider settings: it accepts every message
+ * at once. The message row itself is the sandbox's record (status sent → delivered),
+ * visible through GET /api/v1/messages, so nothing leaves the machine.
+ */
+export class SandboxChannel implements ChannelAdapter {
+  readonly provider = 'sandbox';
+
+  async send(message: OutboundMessage): Promise<SendResult> {
+    return { ok: true, providerMessageId: `sandbox-${message.id}`, status: 'delivered' };
+  }
+}
