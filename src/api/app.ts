@@ -1,4 +1,5 @@
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import { createRequire } from 'node:module';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -6,6 +7,7 @@ import { AppError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { Context } from '../engine/context.js';
 import { sendError } from './errors.js';
+import { documentRoute, finishDocument } from './openapi-document.js';
 import { registerRequestGuards } from './request-guards.js';
 import { ErrorBody } from './schemas.js';
 import { registerRoutes } from './routes/index.js';
@@ -13,6 +15,65 @@ import { registerRoutes } from './routes/index.js';
 import type { App } from './types.js';
 
 export type { App } from './types.js';
+
+type BuildValidator = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>;
+interface RouteSchemaPart {
+  schema: unknown;
+  method: string;
+  url: string;
+  httpPart?: string;
+}
+type CompileForRoute = (route: RouteSchemaPart) => unknown;
+type CompilerPool = (externalSchemas: unknown, options: { customOptions?: Record<string, unknown> } & Record<string, unknown>) => CompileForRoute;
+
+/**
+ * Query strings, path parameters and headers arrive as text, so their validator
+ * coerces (`?limit=5` becomes 5). A JSON body already carries its types: coercing it
+ * would quietly turn `{"name": 123}` into "123" and `{"tags": "vip"}` into ["vip"]
+ * instead of telling the caller the field has the wrong type. Fastify's compiler takes
+ * one Ajv configuration for every part, so we build two from its own pool and choose by
+ * part. It is loaded through Fastify so it is always the version Fastify itself uses.
+ * (With a custom compiler Fastify no longer lower-cases header schemas: name header
+ * properties in lower case.)
+ */
+function buildPartAwareValidator(): BuildValidator {
+  const requireFromFastify = createRequire(createRequire(import.meta.url).resolve('fastify'));
+  const createPool = requireFromFastify('@fastify/ajv-compiler') as () => CompilerPool;
+  const pool = createPool();
+  const factory: CompilerPool = (externalSchemas, options) => {
+    const customOptions = options?.customOptions ?? {};
+    const coercing = pool(externalSchemas, { ...options, customOptions: { ...customOptions, coerceTypes: 'array' } });
+    const strict = pool(externalSchemas, { ...options, customOptions: { ...customOptions, coerceTypes: false } });
+    return (route) => (route.httpPart === 'body' ? strict(route) : coercing(route));
+  };
+  return factory as unknown as BuildValidator;
+}
+
+/**
+ * JSON.parse keeps a `"__proto__"` key as an own property; merged later into another
+ * object (a spread, Object.assign, a deep merge of metadata) it would replace that
+ * object's prototype. Fastify's own parser refuses such bodies; this one, which also
+ * keeps the raw bytes, must do the same. The scan runs only when the text could hold
+ * such a key (escapes included), so ordinary bodies pay nothing.
+ */
+export function parseJsonBody(text: string): unknown {
+  const value: unknown = JSON.parse(text);
+  if (!/__proto__|constructor|\\u/.test(text)) return value;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Object.prototype.hasOwnProperty.call(node, '__proto__')) {
+      throw new AppError('invalid_json', 'The request body contains the forbidden key "__proto__"');
+    }
+    const record = node as Record<string, unknown>;
+    if (Object.prototype.hasOwnProperty.call(record, 'constructor') && record.constructor !== null && typeof record.constructor === 'object' && Object.prototype.hasOwnProperty.call(record.constructor, 'prototype')) {
+      throw new AppError('invalid_json', 'The request body contains the forbidden key "constructor.prototype"');
+    }
+    for (const child of Object.values(record)) if (child !== null && typeof child === 'object') pending.push(child);
+  }
+  return value;
+}
 
 export interface AppOptions {
   /** Log every request (the server does; tests keep quiet). */
@@ -30,7 +91,9 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : newId();
     },
     trustProxy: true,
-    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
+    // allErrors: a caller learns every bad field at once; the body limit bounds the work.
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: buildPartAwareValidator() } },
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -42,16 +105,22 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), public: true };
   });
 
+  // JSON only: Fastify's default text/plain parser would hand a string to JSON routes,
+  // which then fail validation with a confusing message instead of a 415. Routes that
+  // take other types (provider webhooks posting forms) add their own parser inside
+  // their plugin. An empty body is accepted as "no body": actions that take none work
+  // with clients that always send Content-Type, and routes that need one say so in
+  // their validation error.
   // Keep the raw body beside the parsed one: provider webhooks are signed over raw bytes.
-  app.removeContentTypeParser(['application/json']);
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const buffer = body as Buffer;
     (request as { rawBody?: Buffer }).rawBody = buffer;
     if (buffer.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(buffer.toString('utf8')));
-    } catch {
-      done(new AppError('invalid_json', 'The request body is not valid JSON'), undefined);
+      done(null, parseJsonBody(buffer.toString('utf8')));
+    } catch (error) {
+      done(error instanceof AppError ? error : new AppError('invalid_json', 'The request body is not valid JSON'), undefined);
     }
   });
 
@@ -77,6 +146,8 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
       },
       security: [{ bearerAuth: [] }, { apiKey: [] }],
     },
+    transform: documentRoute,
+    transformObject: (document) => ('openapiObject' in document ? finishDocument(document.openapiObject) : document.swaggerObject),
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
 
@@ -93,7 +164,8 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
   app.get('/api/v1/openapi.yaml', { config: { public: true }, schema: { hide: true } }, async (_request, reply) =>
     reply.type('application/yaml; charset=utf-8').send(app.swagger({ yaml: true })),
   );
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  // Served from the package's own files: the reference page works offline, with no CDN.
+  await app.register(swaggerUi, { routePrefix: '/docs', theme: { title: 'Nudge API reference' }, uiConfig: { docExpansion: 'list', deepLinking: true } });
 
   return app;
 }

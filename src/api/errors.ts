@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type FieldErrors } from '../domain/errors.js';
+import { AppError, type ErrorCode, type FieldErrors } from '../domain/errors.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -47,8 +47,25 @@ export function validationToFieldErrors(issues: ValidationIssue[], context: stri
   return errors;
 }
 
-/** Maps any error to the public error body. Only errors below 500 show their message. */
-export function toAppError(error: FastifyError | AppError | Error): AppError {
+const statusCodes: Partial<Record<number, ErrorCode>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
+
+/**
+ * Maps any error to the public error body. Only errors below 500 show their message:
+ * AppErrors, Fastify's validation and body-parsing errors, and errors a library marks
+ * with a 4xx `statusCode`. Everything else, whatever its class, is a 500 `internal`
+ * (a SyntaxError from a handler's own JSON.parse is a bug of ours, not bad input).
+ */
+export function toAppError(error: FastifyError | AppError | Error, context: { bodyLimit?: number } = {}): AppError {
   if (error instanceof AppError) return error;
   const fe = error as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
   if (fe.validation) {
@@ -56,11 +73,15 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
     const first = Object.values(errors)[0]?.[0] ?? 'The given data was invalid.';
     return new AppError('validation_failed', first, { errors });
   }
+  const tooLarge = () =>
+    new AppError('payload_too_large', context.bodyLimit ? `The request body is larger than ${context.bodyLimit} bytes` : 'The request body is too large');
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError('unsupported_media_type', 'Send the body as application/json (Content-Type: application/json)');
+    case 'FST_ERR_CTP_INVALID_TYPE':
+    case 'FST_ERR_CTP_EMPTY_TYPE':
+      return new AppError('unsupported_media_type', 'Send the body as JSON with the header Content-Type: application/json');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError('payload_too_large', 'The request body is too large');
+      return tooLarge();
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError('invalid_json', 'The request body is empty but Content-Type is application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -70,14 +91,10 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
     default:
       break;
   }
-  if (error instanceof SyntaxError || fe.statusCode === 400) {
-    if (/JSON/i.test(error.message) || error instanceof SyntaxError) return new AppError('invalid_json', 'The request body is not valid JSON');
-    return new AppError('bad_request', error.message);
-  }
-  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-    if (fe.statusCode === 413) return new AppError('payload_too_large', 'The request body is too large');
-    if (fe.statusCode === 415) return new AppError('unsupported_media_type', 'Send the body as application/json');
-    return new AppError('bad_request', error.message);
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    if (status === 413) return tooLarge();
+    return new AppError(statusCodes[status] ?? 'bad_request', error.message);
   }
   return new AppError('internal', 'Internal server error');
 }
@@ -93,7 +110,7 @@ export function errorBody(error: AppError): Record<string, unknown> {
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, thrown: Error): FastifyReply {
-  const error = toAppError(thrown);
+  const error = toAppError(thrown, { bodyLimit: request.routeOptions.bodyLimit });
   if (error.status >= 500) request.log.error({ err: thrown }, 'request failed');
   else request.log.info({ code: error.code, status: error.status }, error.message);
   if (error.headers) void reply.headers(error.headers);

@@ -33,6 +33,48 @@ function presentedToken(request: FastifyRequest): string | null {
   return null;
 }
 
+interface WindowCounts {
+  now: number;
+  windowStart: number;
+  windowMs: number;
+  /** Requests in the current fixed window, this one included. */
+  current: number;
+  /** Requests in the window before it. */
+  previous: number;
+}
+
+/**
+ * Sliding-window estimate: the previous fixed window counts in proportion to how much
+ * of it still overlaps the last `windowMs`. Two counters per token approximate a true
+ * rolling window closely, without storing every request.
+ */
+export function slidingWindowCount({ now, windowStart, windowMs, current, previous }: WindowCounts): number {
+  const overlap = 1 - (now - windowStart) / windowMs;
+  return current + Math.floor(previous * overlap);
+}
+
+/**
+ * Seconds until the next request would be allowed, if none is sent meanwhile. The end
+ * of the current fixed window is not the answer: the previous window's share keeps
+ * counting after it, so a client that waited only that long would be refused again.
+ * - Room left in this window (current < limit): wait until the previous window's share
+ *   has decayed enough, which happens before this window ends.
+ * - This window is full: wait into the next one until this window's share has decayed.
+ */
+export function retryAfterSeconds(counts: WindowCounts & { limit: number }): number {
+  const { now, windowStart, windowMs, current, previous, limit } = counts;
+  let allowedAt: number;
+  if (current < limit && previous > 0) {
+    // Next request: (current + 1) + floor(previous * overlap) <= limit  ⇔  previous * overlap < limit - current.
+    allowedAt = windowStart + windowMs * (1 - (limit - current) / previous);
+  } else {
+    // In the next window: 1 + floor(current * overlap') <= limit  ⇔  current * overlap' < limit.
+    allowedAt = windowStart + windowMs + windowMs * (1 - limit / current);
+  }
+  // The inequalities are strict: one second past the boundary, never less than one.
+  return Math.max(1, Math.floor((allowedAt - now) / 1000) + 1);
+}
+
 /** Authentication, scope check, rate limit and idempotency, as hooks on every route. */
 export function registerRequestGuards(app: FastifyInstance, ctx: Context): void {
   const windowMs = ctx.config.rateLimitWindowSeconds * 1000;
@@ -41,7 +83,14 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
   // onRequest runs before the body is parsed: a bad token costs no parsing.
   app.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config;
-    if (config.public || request.routeOptions.url === undefined) return;
+    if (config.public) return;
+    if (request.routeOptions.url === undefined) {
+      // An unknown route answers 404 whatever the token; a valid token still counts
+      // against its limit and gets the headers, so probing paths is not free.
+      const principal = await optionalPrincipal(request);
+      if (principal) await applyRateLimit(request, reply, principal);
+      return;
+    }
     const token = presentedToken(request);
     if (token === null) throw new AppError('unauthorized', 'Missing API token: send "Authorization: Bearer <token>" or "X-API-Key: <token>"');
     const principal = await authenticateToken(ctx, token);
@@ -53,20 +102,27 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
     }
   });
 
+  async function optionalPrincipal(request: FastifyRequest): Promise<Principal | null> {
+    let token: string | null;
+    try {
+      token = presentedToken(request);
+    } catch {
+      return null;
+    }
+    return token === null ? null : authenticateToken(ctx, token);
+  }
+
   async function applyRateLimit(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
     const limit = principal.rateLimit ?? ctx.config.rateLimit;
     const now = ctx.clock.now();
     const windowStart = Math.floor(now / windowMs) * windowMs;
     const { current, previous } = await guards.countRequest(ctx.database.db, principal.tokenId, windowStart, windowStart - windowMs);
-    // Sliding window: the previous window counts in proportion to how much of it still overlaps.
-    const overlap = 1 - (now - windowStart) / windowMs;
-    const used = current + Math.floor(previous * overlap);
+    const used = slidingWindowCount({ now, windowStart, windowMs, current, previous });
     const remaining = Math.max(0, limit - used);
     void reply.header('X-RateLimit-Limit', String(limit));
     void reply.header('X-RateLimit-Remaining', String(remaining));
     if (used > limit) {
-      const retryAfter = Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000));
-      void reply.header('Retry-After', String(retryAfter));
+      const retryAfter = retryAfterSeconds({ now, windowStart, windowMs, current, previous, limit });
       request.log.info({ token: principal.tokenId }, 'rate limited');
       throw new AppError('rate_limited', `Rate limit of ${limit} requests per ${ctx.config.rateLimitWindowSeconds} s exceeded; retry after ${retryAfter} s`, {
         headers: { 'Retry-After': String(retryAfter) },
@@ -86,7 +142,7 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
     const now = ctx.clock.now();
     const db = ctx.database.db;
     const principal = request.principal;
-    const reserved = await guards.reserveIdempotencyKey(db, {
+    const row = {
       token_id: principal.tokenId,
       key,
       workspace_id: principal.workspaceId,
@@ -97,16 +153,23 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
       response_body: '',
       created_at: now,
       expires_at: now + idempotencyTtlMs,
-    });
+    };
+    let reserved = await guards.reserveIdempotencyKey(db, row);
+    let existing = reserved ? undefined : await guards.findIdempotencyKey(db, principal.tokenId, key);
+    if (!reserved && (!existing || existing.expires_at <= now)) {
+      // Expired (or released by a failed request meanwhile): forget it and treat this
+      // request as new. Only an expired row is deleted, so a fresh reservation made by
+      // a concurrent request survives, and then this one sees it below.
+      await guards.releaseExpiredIdempotencyKey(db, principal.tokenId, key, now);
+      reserved = await guards.reserveIdempotencyKey(db, row);
+      existing = reserved ? undefined : await guards.findIdempotencyKey(db, principal.tokenId, key);
+    }
     if (reserved) {
       request.idempotency = { key };
       return;
     }
-    const existing = await guards.findIdempotencyKey(db, principal.tokenId, key);
-    if (!existing || existing.expires_at < now) {
-      // Expired: forget it and treat this request as new.
-      await guards.releaseIdempotencyKey(db, principal.tokenId, key);
-      throw new AppError('conflict', 'Idempotency-Key expired while this request arrived; retry it');
+    if (!existing) {
+      throw new AppError('conflict', 'A request with this Idempotency-Key is in progress; retry shortly');
     }
     if (existing.request_hash !== hash) {
       throw new AppError('idempotency_conflict', 'Idempotency-Key was already used with a different request');

@@ -11,7 +11,7 @@ export const ErrorBody = Type.Object(
   { $id: 'Error', additionalProperties: true, title: 'Error' },
 );
 
-const errorExamples: Record<number, { code: string; message: string }> = {
+const errorExamples: Record<number, { code: string; message: string; errors?: Record<string, string[]> }> = {
   400: { code: 'invalid_json', message: 'The request body is not valid JSON' },
   401: { code: 'unauthorized', message: 'Missing API token: send Authorization: Bearer <token>' },
   403: { code: 'forbidden', message: 'This token lacks the scope contacts:write' },
@@ -19,7 +19,7 @@ const errorExamples: Record<number, { code: string; message: string }> = {
   409: { code: 'idempotency_conflict', message: 'Idempotency-Key was already used with a different request' },
   413: { code: 'payload_too_large', message: 'The request body is larger than 1048576 bytes' },
   415: { code: 'unsupported_media_type', message: 'Send the body as application/json' },
-  422: { code: 'validation_failed', message: 'phone must be a valid phone number' },
+  422: { code: 'validation_failed', message: 'phone must be a valid phone number', errors: { phone: ['phone must be a valid phone number'] } },
   429: { code: 'rate_limited', message: 'Rate limit of 120 requests per 60 s exceeded; retry after 12 s' },
 };
 
@@ -45,7 +45,9 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
       content: {
         'application/json': {
           schema: { $ref: 'Error#' },
-          ...(example ? { example: { error: example.message, code: example.code, message: example.message } } : {}),
+          ...(example
+            ? { example: { error: example.message, code: example.code, message: example.message, ...(example.errors ? { errors: example.errors } : {}) } }
+            : {}),
         },
       },
     };

@@ -5,6 +5,8 @@ import pino from 'pino';
 import { systemClock } from '../domain/clock.js';
 import { loadConfig, type Config } from '../domain/config.js';
 import type { Context, Waker } from '../engine/context.js';
+import { SandboxOnlyRegistry } from '../engine/channel-registry.js';
+import { VersionCache } from '../engine/version-cache.js';
 import { openDatabase } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
 
@@ -32,7 +34,10 @@ export interface Runtime {
 
 export async function createRuntime(env: Record<string, string | undefined>, options: { migrate?: boolean; waker?: Waker; poolSize?: number } = {}): Promise<Runtime> {
   const config = loadConfig(env);
-  const log = pino({ level: config.logLevel, base: { service: 'nudge' } });
+  // Logs go to stderr: stdout carries what a command prints for the user and for scripts
+  // (`TOKEN=$(nudge token create …)`, the first-start banner), and a log line there would
+  // corrupt it. pino.destination is synchronous, so nothing is lost on process.exit.
+  const log = pino({ level: config.logLevel, base: { service: 'nudge' } }, pino.destination(2));
   const database = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: options.poolSize });
   try {
     if (options.migrate !== false) {
@@ -50,6 +55,8 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
     log,
     secretKey: resolveSecretKey(config),
     wake: options.waker ?? { sessions: () => undefined, messages: () => undefined },
+    channels: new SandboxOnlyRegistry(),
+    versions: new VersionCache(),
   };
   return { ctx, close: () => database.close() };
 }

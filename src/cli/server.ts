@@ -1,5 +1,8 @@
 import { buildApp } from '../api/app.js';
 import { bootstrapIfEmpty } from '../engine/auth-service.js';
+import { startMaintenance } from '../engine/maintenance.js';
+import { LocalWaker, PostgresWakeListener } from '../engine/waker.js';
+import { Worker } from '../engine/worker.js';
 import { createRuntime } from './runtime.js';
 
 export type ProcessRole = 'start' | 'api' | 'worker';
@@ -10,15 +13,36 @@ export type ProcessRole = 'start' | 'api' | 'worker';
  * current batch, and close the database.
  */
 export async function runServer(role: ProcessRole, env: Record<string, string | undefined>): Promise<void> {
-  const runtime = await createRuntime(env);
+  const waker = new LocalWaker();
+  const runtime = await createRuntime(env, { waker });
   const { ctx } = runtime;
   const closers: Array<() => Promise<void>> = [];
 
+  if (role === 'start' || role === 'worker') {
+    if (ctx.database.url) {
+      const listener = new PostgresWakeListener(ctx.database.url, waker, ctx.log);
+      await listener.start();
+      closers.push(() => listener.stop());
+    }
+    const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, {
+      batchSize: ctx.config.workerBatchSize,
+      pollIntervalMs: ctx.config.pollIntervalMs,
+      dispatchConcurrency: ctx.config.dispatchConcurrency,
+      leaseMs: ctx.config.dispatchLeaseMs,
+    });
+    worker.start();
+    closers.push(() => worker.stop());
+    const maintenance = startMaintenance(ctx);
+    closers.push(async () => maintenance.stop());
+    ctx.log.info({ database: ctx.database.dialect }, 'Nudge worker running');
+  }
+
   if (role === 'start' || role === 'api') {
     const first = await bootstrapIfEmpty(ctx);
-    const app = await buildApp(ctx, { logRequests: true });
+    const app = await buildApp(ctx, { logRequests: ctx.config.logLevel === 'debug' || ctx.config.logLevel === 'trace' });
     await app.listen({ port: ctx.config.port, host: ctx.config.host });
-    closers.push(() => app.close());
+    // Closed first on shutdown: stop taking requests before the workers stop.
+    closers.unshift(() => app.close());
     const base = `http://localhost:${ctx.config.port}`;
     if (first) {
       process.stdout.write(
@@ -46,7 +70,7 @@ export async function runServer(role: ProcessRole, env: Record<string, string | 
     if (stopping) return;
     stopping = true;
     ctx.log.info({ signal }, 'shutting down');
-    for (const close of closers.reverse()) {
+    for (const close of closers) {
       await close().catch((error: unknown) => ctx.log.error({ err: error }, 'error while closing'));
     }
     await runtime.close();

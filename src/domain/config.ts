@@ -23,6 +23,7 @@ export interface Config {
   readonly dispatchConcurrency: number;
   readonly whatsappRatePerSecond: number;
   readonly webhookTimeoutMs: number;
+  readonly dispatchLeaseMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -52,6 +53,7 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_POLL_INTERVAL_MS', description: 'Longest a worker sleeps before looking for due work when no wake-up arrives', example: '1000', defaultValue: '1000' },
   { name: 'NUDGE_DISPATCH_CONCURRENCY', description: 'Provider requests a worker keeps in flight at once', example: '32', defaultValue: '32' },
   { name: 'NUDGE_WHATSAPP_RATE_PER_SECOND', description: 'Messages per second per WhatsApp phone number, shared by every worker', example: '80', defaultValue: '80' },
+  { name: 'NUDGE_DISPATCH_LEASE_MS', description: 'How long a worker holds a message it is sending before another worker may try it (after a crash)', example: '60000', defaultValue: '60000' },
   { name: 'NUDGE_WEBHOOK_TIMEOUT_MS', description: 'Timeout of outgoing HTTP calls (webhook nodes, providers)', example: '10000', defaultValue: '10000' },
 ];
 
@@ -132,5 +134,6 @@ export function loadConfig(env: Env): Config {
     dispatchConcurrency: integer(env, 'NUDGE_DISPATCH_CONCURRENCY', 1, 1000),
     whatsappRatePerSecond: integer(env, 'NUDGE_WHATSAPP_RATE_PER_SECOND', 1, 10_000),
     webhookTimeoutMs: integer(env, 'NUDGE_WEBHOOK_TIMEOUT_MS', 100, 120_000),
+    dispatchLeaseMs: integer(env, 'NUDGE_DISPATCH_LEASE_MS', 1000, 3_600_000),
   });
 }

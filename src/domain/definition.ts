@@ -104,7 +104,11 @@ export interface WaitForReplyNode {
   id: string;
   type: 'wait_for_reply';
   name?: string;
-  timeout: Duration;
+  /**
+   * How long to wait before taking the `timeout` branch. Required in flows (validation
+   * enforces it); a sequence may leave it out to wait for a reply indefinitely.
+   */
+  timeout?: Duration;
   branches: Array<{ id: string; match: ReplyMatch }>;
 }
 

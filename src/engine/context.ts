@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import type { Config } from '../domain/config.js';
 import type { Database } from '../store/database.js';
+import type { ChannelRegistry } from './channel-registry.js';
+import type { VersionCache } from './version-cache.js';
 
 /**
  * Everything a service needs, built once at the entry point and passed down:
@@ -16,6 +18,10 @@ export interface Context {
   readonly secretKey: string;
   /** Tells the local scheduler and dispatcher that work became due (and, on PostgreSQL, other processes). */
   readonly wake: Waker;
+  /** Which adapter sends each workspace's messages on each channel. */
+  readonly channels: ChannelRegistry;
+  /** Published versions, parsed and compiled once per process. */
+  readonly versions: VersionCache;
 }
 
 export interface Waker {

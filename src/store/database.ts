@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, type LogEvent, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
 
@@ -25,6 +25,8 @@ export interface DatabaseOptions {
   /** SQLite file name inside dataDir (tests use their own). */
   fileName?: string;
   poolSize?: number;
+  /** Called after every query with its SQL and duration (profiling, trace logs). */
+  onQuery?: (sql: string, durationMs: number) => void;
 }
 
 /**
@@ -46,6 +48,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
 }
 
 export function openDatabase(options: DatabaseOptions): Database {
+  const onQuery = options.onQuery;
+  const log = onQuery ? (event: LogEvent) => onQuery(event.query.sql, event.queryDurationMillis) : undefined;
   if (options.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
@@ -58,7 +62,7 @@ export function openDatabase(options: DatabaseOptions): Database {
     });
     // An idle client losing its server must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), log });
     return { db, dialect: 'postgres', url: options.databaseUrl, sqlite: null, close: () => db.destroy() };
   }
 
@@ -71,7 +75,36 @@ export function openDatabase(options: DatabaseOptions): Database {
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
+  // Fewer, larger checkpoints: each one syncs the database file, the costliest step of a commit.
+  sqlite.pragma('wal_autocheckpoint = 10000');
   sqlite.defaultSafeIntegers(false);
-  const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }), log });
   return { db, dialect: 'sqlite', url: null, sqlite, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares every query anew; on SQLite preparing costs as much as running a
+ * small statement. The same SQL text always yields the same prepared statement, so
+ * keep the most recent ones (statements are only run with all/run, never left
+ * iterating, so reuse is safe).
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database, capacity = 500): BetterSqlite3.Database {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') return Reflect.get(target, property, receiver) as unknown;
+      return (source: string) => {
+        let statement = cache.get(source);
+        if (statement) {
+          cache.delete(source);
+        } else {
+          statement = prepare(source);
+          if (cache.size >= capacity) cache.delete(cache.keys().next().value as string);
+        }
+        cache.set(source, statement);
+        return statement;
+      };
+    },
+  });
 }

@@ -52,6 +52,11 @@ export async function releaseIdempotencyKey(db: Db, tokenId: string, key: string
   await db.deleteFrom('idempotency_keys').where('token_id', '=', tokenId).where('key', '=', key).execute();
 }
 
+/** Deletes the key only if it has expired, so a concurrent fresh reservation survives. */
+export async function releaseExpiredIdempotencyKey(db: Db, tokenId: string, key: string, now: number): Promise<void> {
+  await db.deleteFrom('idempotency_keys').where('token_id', '=', tokenId).where('key', '=', key).where('expires_at', '<=', now).execute();
+}
+
 export async function pruneIdempotencyKeys(db: Db, now: number): Promise<void> {
   await db.deleteFrom('idempotency_keys').where('expires_at', '<', now).execute();
 }

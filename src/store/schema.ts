@@ -126,7 +126,6 @@ export interface DefinitionTable {
   draft_changed: number;
   current_version_id: string | null;
   published_at: number | null;
-  sessions_count: number;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;

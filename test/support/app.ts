@@ -5,6 +5,8 @@ import { loadConfig, type Config } from '../../src/domain/config.js';
 import type { Dialect } from '../../src/store/database.js';
 import { createToken, createWorkspace } from '../../src/engine/auth-service.js';
 import { noopWaker, type Context } from '../../src/engine/context.js';
+import { SandboxOnlyRegistry } from '../../src/engine/channel-registry.js';
+import { VersionCache } from '../../src/engine/version-cache.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
 
 export interface TestContext extends Context {
@@ -24,6 +26,8 @@ export async function createTestContext(
     log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     secretKey: 'test-secret-key-that-is-long-enough-0123456789',
     wake: noopWaker,
+    channels: new SandboxOnlyRegistry(),
+    versions: new VersionCache(),
   };
 }
 
@@ -41,7 +45,13 @@ export interface TestApp {
 
 export async function createTestApp(
   dialect: Dialect,
-  options: { env?: Record<string, string>; clock?: Clock; scopes?: string[] } = {},
+  options: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    scopes?: string[];
+    /** Runs after the real routes are registered and before `ready()`: add test-only routes here. */
+    beforeReady?: (app: App, ctx: TestContext) => void | Promise<void>;
+  } = {},
 ): Promise<TestApp> {
   const ctx = await createTestContext(dialect, options);
   const workspace = await createWorkspace(ctx, 'Acme');
@@ -49,6 +59,7 @@ export async function createTestApp(
   const otherWorkspace = await createWorkspace(ctx, 'Globex');
   const otherToken = await createToken(ctx, { workspaceId: otherWorkspace.id, name: 'other', rateLimit: 1_000_000 });
   const app = await buildApp(ctx);
+  await options.beforeReady?.(app, ctx);
   await app.ready();
   return {
     ctx,

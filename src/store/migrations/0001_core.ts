@@ -145,7 +145,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('draft_changed', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('current_version_id', 'text')
     .addColumn('published_at', 'bigint')
-    .addColumn('sessions_count', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('deleted_at', 'bigint')
@@ -194,7 +193,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // waiting far in the future cost nothing; ended sessions are not in it at all.
   await sql`create index sessions_due on sessions (wake_at) where wake_at is not null`.execute(db);
   await db.schema.createIndex('sessions_contact').on('sessions').columns(['contact_id', 'status']).execute();
-  await db.schema.createIndex('sessions_workspace_definition').on('sessions').columns(['workspace_id', 'definition_id', 'id']).execute();
+  await db.schema.createIndex('sessions_definition').on('sessions').columns(['definition_id', 'id']).execute();
   await db.schema.createIndex('sessions_workspace_id').on('sessions').columns(['workspace_id', 'id']).execute();
 
   await db.schema

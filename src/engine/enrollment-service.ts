@@ -1,0 +1,125 @@
+import { sql } from 'kysely';
+import type { DefinitionKind } from '../domain/definition.js';
+import { AppError, invalid, notFound } from '../domain/errors.js';
+import { newId, isUuid } from '../domain/ids.js';
+import { isPlainObject, toJson } from '../domain/json.js';
+import { normalizePhone } from '../domain/phone.js';
+import type { Tx } from '../store/database.js';
+import * as definitions from '../store/definition-repository.js';
+import * as contacts from '../store/engine-contact-repository.js';
+import * as sessions from '../store/session-repository.js';
+import type { Context } from './context.js';
+import type { VersionCache } from './version-cache.js';
+
+export interface TriggerInput {
+  definitionId: string;
+  contactId?: string;
+  phone?: string;
+  context?: unknown;
+  source?: string;
+  enrollmentKey?: string;
+  event?: Record<string, unknown> | null;
+}
+
+export interface TriggerOutcome {
+  created: boolean;
+  sessionId: string;
+  definitionId: string;
+  definitionName: string;
+  contactId: string;
+}
+
+const defaultFlowTtlMinutes = 30;
+
+/**
+ * Starts a published definition for a contact, or reports the session already running.
+ * The insert races on the partial unique index (definition, contact, enrollment key)
+ * where active = 1: fifty identical concurrent calls make exactly one session.
+ */
+export async function triggerDefinition(ctx: Context, cache: VersionCache, workspaceId: string, kind: DefinitionKind, input: TriggerInput): Promise<TriggerOutcome> {
+  const label = kind === 'sequence' ? 'Sequence' : 'Flow';
+  const idField = kind === 'sequence' ? 'sequence_id' : 'flow_id';
+  if (!isUuid(input.definitionId)) throw notFound(label);
+  if (input.contactId === undefined && input.phone === undefined) {
+    throw new AppError('validation_failed', 'Either contact_id or phone is required', {
+      errors: { contact_id: ['contact_id or phone is required'], phone: ['contact_id or phone is required'] },
+    });
+  }
+  if (input.context !== undefined && !isPlainObject(input.context)) throw invalid('context', 'must be an object');
+  const contextJson = toJson(input.context ?? {});
+  if (contextJson.length > 32_768) throw invalid('context', 'must be at most 32 KiB as JSON');
+
+  const db = ctx.database.db;
+  const definition = await definitions.findDefinition(db, workspaceId, kind, input.definitionId);
+  if (!definition || definition.status !== 'active' || definition.current_version_id === null) {
+    throw new AppError('not_found', `${label} not found or not published`, { errors: { [idField]: [`${label} not found or not published`] } });
+  }
+  const version = (await cache.load(db, [definition.current_version_id])).get(definition.current_version_id);
+  if (!version || version.graph.entry === null) {
+    throw new AppError('no_entry_node', `${label} has no entry node: its graph is empty`);
+  }
+
+  const now = ctx.clock.now();
+  let phone: string | null = null;
+  if (input.contactId === undefined) {
+    phone = normalizePhone(String(input.phone), ctx.config.defaultCountry);
+    if (phone === null) throw invalid('phone', 'must be a valid phone number in international format, e.g. +14155550123');
+  } else if (!isUuid(input.contactId)) {
+    throw new AppError('not_found', 'Contact not found', { errors: { contact_id: ['Contact not found'] } });
+  }
+
+  const ttlMinutes = kind === 'flow' ? Number(version.body.settings.session_ttl_minutes ?? defaultFlowTtlMinutes) : null;
+  const enrollmentKey = input.enrollmentKey ?? '';
+  const sessionId = newId(now);
+  // One transaction: the contact upsert and the session commit together, with one commit's cost.
+  const { created, contactId } = await db.transaction().execute(async (trx) => {
+    let contactId: string;
+    if (phone === null) {
+      const found = await contacts.findContactById(trx, workspaceId, input.contactId!);
+      if (!found) throw new AppError('not_found', 'Contact not found', { errors: { contact_id: ['Contact not found'] } });
+      contactId = found.id;
+    } else {
+      contactId = (await contacts.upsertContactByPhone(trx, { id: newId(now), workspace_id: workspaceId, phone, source: input.source ?? 'api', now, optedIn: true })).contact.id;
+    }
+    const inserted = await sessions.insertSessionIfNoneActive(trx, {
+      id: sessionId,
+      workspace_id: workspaceId,
+      definition_id: definition.id,
+      version_id: version.id,
+      kind,
+      contact_id: contactId,
+      status: 'running',
+      active: 1,
+      enrollment_key: enrollmentKey,
+      current_node: version.graph.entry,
+      wake_at: now,
+      expires_at: ttlMinutes === null ? null : now + ttlMinutes * 60_000,
+      context: contextJson,
+      event: input.event ? toJson(input.event) : null,
+      state: '{"visits":{}}',
+      source: input.source ?? 'api',
+      end_reason: null,
+      steps_run: 0,
+      created_at: now,
+      updated_at: now,
+      ended_at: null,
+    });
+    if (inserted) await notifyWorkers(ctx, trx, 'sessions');
+    return { created: inserted, contactId };
+  });
+  if (created) {
+    ctx.wake.sessions();
+    return { created: true, sessionId, definitionId: definition.id, definitionName: definition.name, contactId };
+  }
+  const existing = await sessions.findActiveSession(db, definition.id, contactId, enrollmentKey);
+  if (!existing) {
+    // The running session ended between our insert and this read: the caller may retry.
+    throw new AppError('conflict', 'The contact’s session changed while this request ran; retry it');
+  }
+  return { created: false, sessionId: existing.id, definitionId: definition.id, definitionName: definition.name, contactId };
+}
+
+/** On PostgreSQL, wakes every worker when the transaction commits. */
+export async function notifyWorkers(ctx: Context, trx: Tx, what: 'sessions' | 'messages'): Promise<void> {
+  if (ctx.database.dialect === 'postgres') await sql`select pg_notify('nudge_wake', ${what})`.execute(trx);
+}

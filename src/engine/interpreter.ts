@@ -1,0 +1,532 @@
+import { chooseSplitBranch } from '../domain/split.js';
+import { evaluateCondition } from '../domain/conditions.js';
+import { renderTemplate, type MergeScope } from '../domain/merge-tags.js';
+import { isValidTimeZone, nextTimeOfDay } from '../domain/schedule.js';
+import {
+  durationMs,
+  nextNode,
+  type Channel,
+  type CompiledGraph,
+  type DefinitionNode,
+  type ReplyMatch,
+  type SendMessageNode,
+  type WaitForReplyNode,
+  type WebhookNode,
+} from '../domain/definition.js';
+import { renderEmail } from '../domain/email-render.js';
+import type { RenderedContent } from '../channels/channel.js';
+
+/**
+ * The interpreter: runs one session from its current node until it reaches a wait
+ * (delay, wait_for_reply, an outgoing call) or the end, and returns everything that
+ * run changes as data. It does no I/O; the scheduler writes the result in one
+ * transaction, so a crash before commit simply runs the same nodes again, and the
+ * message keys (session, node, visit) make that re-run harmless.
+ */
+
+export interface InboundReply {
+  message_id: string;
+  text: string | null;
+  button_id: string | null;
+  at: number;
+}
+
+export interface WebhookResult {
+  ok: boolean;
+  status: number;
+  body: unknown;
+  error?: string;
+}
+
+export interface SessionState {
+  /** Times each node was entered: the visit number in message keys. */
+  visits: Record<string, number>;
+  /** The wait the session is in, if any. */
+  wait?: { node: string; visit: number; until: number | null; reply?: InboundReply | null } | null;
+  /** Results of webhook nodes by save_as name, usable in later conditions and merge tags. */
+  webhook?: Record<string, WebhookResult>;
+  /** Webhook calls already made, by `node:visit`, so a wake after the call continues past it. */
+  calls?: Record<string, WebhookResult>;
+  discount?: Record<string, unknown>;
+  last_message_id?: string | null;
+  goal_reached_at?: number | null;
+  reply?: InboundReply | null;
+}
+
+export interface ContactSnapshot {
+  id: string;
+  phone: string | null;
+  email: string | null;
+  name: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  timezone: string | null;
+  language: string | null;
+  metadata: Record<string, unknown>;
+  whatsapp_opted_out_at: number | null;
+  sms_opted_out_at: number | null;
+  email_opted_out_at: number | null;
+}
+
+export interface SessionInput {
+  id: string;
+  workspace_id: string;
+  definition_id: string;
+  contact_id: string;
+  kind: 'sequence' | 'flow';
+  current_node: string | null;
+  expires_at: number | null;
+  created_at: number;
+  steps_run: number;
+  context: Record<string, unknown>;
+  event: Record<string, unknown> | null;
+  state: SessionState;
+}
+
+export interface QueuedMessage {
+  node_id: string;
+  visit: number;
+  channel: Channel;
+  recipient: string | null;
+  kind: string;
+  content: RenderedContent;
+  marketing: boolean;
+  on_failure: 'continue' | 'stop';
+  /** Set when the message is recorded as already failed (no recipient, opted out…). */
+  failed?: { code: string; message: string; status: 'failed' | 'skipped' };
+}
+
+export interface StepRecord {
+  node_id: string;
+  node_type: string;
+  visit: number;
+  outcome: string;
+  detail: Record<string, unknown> | null;
+}
+
+export interface ContactChange {
+  addTags: string[];
+  removeTags: string[];
+  set: Record<string, string | null>;
+}
+
+export interface AdvanceResult {
+  status: 'running' | 'waiting' | 'completed' | 'stopped' | 'expired' | 'failed';
+  current_node: string | null;
+  wake_at: number | null;
+  state: SessionState;
+  end_reason: string | null;
+  messages: QueuedMessage[];
+  steps: StepRecord[];
+  contact: ContactChange;
+  /** A webhook call to make outside the transaction before the session can go on. */
+  call: { node_id: string; visit: number; save_as: string; request: WebhookRequest } | null;
+  nodes_run: number;
+}
+
+export interface WebhookRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | null;
+  idempotency_key: string;
+}
+
+export interface AdvanceEnvironment {
+  now: number;
+  tags: ReadonlySet<string>;
+  lastMessageStatus: string | null;
+  /** The contact's time zone when it has none. */
+  defaultTimezone: string;
+  /** Base URL for links (unsubscribe). */
+  unsubscribeUrl?: string;
+  workspaceName?: string;
+  /** How long to wait for a webhook call before trying it again. */
+  callTimeoutMs: number;
+}
+
+const maxNodesPerAdvance = 1000;
+
+export function contactScope(contact: ContactSnapshot): Record<string, unknown> {
+  return {
+    ...contact.metadata,
+    id: contact.id,
+    phone: contact.phone,
+    email: contact.email,
+    name: contact.name,
+    first_name: contact.first_name,
+    last_name: contact.last_name,
+    timezone: contact.timezone,
+    language: contact.language,
+    metadata: contact.metadata,
+  };
+}
+
+export function advanceSession(
+  graph: CompiledGraph,
+  session: SessionInput,
+  contact: ContactSnapshot,
+  env: AdvanceEnvironment,
+): AdvanceResult {
+  const state: SessionState = structuredClone(session.state);
+  state.visits ??= {};
+  const tags = new Set([...env.tags].map((t) => t.toLowerCase()));
+  const contactFields = contactScope(contact);
+  const result: AdvanceResult = {
+    status: 'running',
+    current_node: session.current_node,
+    wake_at: null,
+    state,
+    end_reason: null,
+    messages: [],
+    steps: [],
+    contact: { addTags: [], removeTags: [], set: {} },
+    call: null,
+    nodes_run: 0,
+  };
+  let lastMessageStatus = env.lastMessageStatus;
+
+  const scope = (): MergeScope => ({
+    contact: contactFields,
+    context: session.context,
+    event: session.event ?? {},
+    discount: state.discount ?? {},
+    webhook: state.webhook ?? {},
+    reply: state.reply ? { text: state.reply.text, button_id: state.reply.button_id } : {},
+    session: { id: session.id, started_at: new Date(session.created_at).toISOString() },
+    workspace: { name: env.workspaceName ?? '' },
+    unsubscribe_url: env.unsubscribeUrl ?? '',
+    first_name: contact.first_name,
+    last_name: contact.last_name,
+    firstName: contact.first_name,
+    lastName: contact.last_name,
+    name: contact.name,
+    email: contact.email,
+    phone: contact.phone,
+    last_message: { status: lastMessageStatus },
+  });
+
+  const end = (status: AdvanceResult['status'], reason: string): AdvanceResult => {
+    result.status = status;
+    result.end_reason = reason;
+    result.current_node = null;
+    result.wake_at = null;
+    state.wait = null;
+    return result;
+  };
+
+  if (session.expires_at !== null && env.now >= session.expires_at) {
+    result.steps.push({ node_id: session.current_node ?? '', node_type: 'session', visit: 0, outcome: 'expired', detail: { expires_at: new Date(session.expires_at).toISOString() } });
+    return end('expired', 'ttl_elapsed');
+  }
+
+  let nodeId: string | null = session.current_node;
+  // Resuming a wait: the node was entered before; it must not count as a new visit.
+  let resuming = state.wait?.node === nodeId || (nodeId !== null && state.calls !== undefined && hasPendingCall(state, nodeId));
+
+  while (nodeId !== null) {
+    if (result.nodes_run >= maxNodesPerAdvance) {
+      result.steps.push({ node_id: nodeId, node_type: 'session', visit: 0, outcome: 'failed', detail: { reason: 'too many nodes in one run' } });
+      return end('failed', 'runaway_loop');
+    }
+    const node: DefinitionNode | undefined = graph.nodes.get(nodeId);
+    if (!node) return end('failed', `unknown node ${nodeId}`);
+    let visit: number;
+    if (resuming) {
+      visit = state.visits[nodeId] ?? 1;
+      resuming = false;
+    } else {
+      visit = (state.visits[nodeId] ?? 0) + 1;
+      state.visits[nodeId] = visit;
+    }
+    result.current_node = nodeId;
+    const step = (outcome: string, detail: Record<string, unknown> | null = null) =>
+      result.steps.push({ node_id: node.id, node_type: node.type, visit, outcome, detail });
+
+    let branch: string | null = 'next';
+    switch (node.type) {
+      case 'send_message': {
+        result.nodes_run += 1;
+        const message = buildMessage(node, visit, contact, scope());
+        result.messages.push(message);
+        if (message.failed) {
+          step(message.failed.status, { code: message.failed.code, reason: message.failed.message, channel: node.channel });
+          lastMessageStatus = message.failed.status;
+          if (message.failed.status === 'failed' && message.on_failure === 'stop') return end('stopped', `send_failed:${message.failed.code}`);
+        } else {
+          step('queued', { channel: node.channel, to: message.recipient });
+          lastMessageStatus = 'queued';
+        }
+        break;
+      }
+      case 'delay': {
+        const wait = state.wait?.node === node.id && state.wait.visit === visit ? state.wait : null;
+        if (!wait) {
+          result.nodes_run += 1;
+          const until = node.until
+            ? nextTimeOfDay(env.now, node.until.time, pickTimeZone(node.until.timezone, contact.timezone, env.defaultTimezone))
+            : env.now + durationMs(node.duration);
+          state.wait = { node: node.id, visit, until };
+          step('waiting', { until: new Date(until).toISOString() });
+          if (until > env.now) return pause(result, session, until, 'running');
+          state.wait = null;
+        } else if (wait.until !== null && env.now < wait.until) {
+          return pause(result, session, wait.until, 'running');
+        } else {
+          state.wait = null;
+        }
+        break;
+      }
+      case 'wait_for_reply': {
+        const wait = state.wait?.node === node.id && state.wait.visit === visit ? state.wait : null;
+        if (!wait) {
+          result.nodes_run += 1;
+          // No timeout (allowed in sequences): wait for a reply however long it takes.
+          const until = node.timeout ? env.now + durationMs(node.timeout) : null;
+          state.wait = { node: node.id, visit, until, reply: null };
+          state.reply = null;
+          step('waiting_for_reply', { timeout_at: until === null ? null : new Date(until).toISOString() });
+          return pause(result, session, until, 'waiting');
+        }
+        if (wait.reply) {
+          const reply = wait.reply;
+          state.reply = reply;
+          const matched = matchReply(node, reply);
+          if (matched !== null) {
+            state.wait = null;
+            branch = matched;
+            step('replied', { branch, text: reply.text, button_id: reply.button_id });
+          } else if (graph.next.has(`${node.id}\u0000no_match`)) {
+            state.wait = null;
+            branch = 'no_match';
+            step('replied', { branch, text: reply.text, button_id: reply.button_id });
+          } else {
+            // A reply that fits no branch: keep waiting for one that does.
+            wait.reply = null;
+            step('reply_ignored', { text: reply.text, button_id: reply.button_id });
+            return pause(result, session, wait.until, 'waiting');
+          }
+        } else if (wait.until !== null && env.now >= wait.until) {
+          state.wait = null;
+          branch = 'timeout';
+          step('timed_out', { branch });
+        } else {
+          return pause(result, session, wait.until, 'waiting');
+        }
+        break;
+      }
+      case 'condition': {
+        result.nodes_run += 1;
+        const verdict = evaluateCondition(node.condition, { scope: scope(), tags, lastMessageStatus });
+        branch = verdict.result ? 'true' : 'false';
+        step(branch, { why: verdict.explanation });
+        break;
+      }
+      case 'split': {
+        result.nodes_run += 1;
+        branch = chooseSplitBranch(node.branches, `${session.definition_id}:${node.id}:${session.contact_id}`);
+        step(branch, { why: 'assigned by a stable hash of the contact' });
+        break;
+      }
+      case 'add_tag':
+      case 'remove_tag': {
+        result.nodes_run += 1;
+        const tag = node.tag.trim();
+        if (node.type === 'add_tag') {
+          tags.add(tag.toLowerCase());
+          result.contact.addTags.push(tag);
+        } else {
+          tags.delete(tag.toLowerCase());
+          result.contact.removeTags.push(tag);
+        }
+        step('done', { tag });
+        break;
+      }
+      case 'update_contact': {
+        result.nodes_run += 1;
+        const applied: Record<string, string | null> = {};
+        for (const [field, template] of Object.entries(node.set)) {
+          const value = template === null ? null : renderTemplate(template, scope());
+          applied[field] = value;
+          result.contact.set[field] = value;
+          if (field.startsWith('metadata.')) {
+            contact.metadata = { ...contact.metadata, [field.slice(9)]: value };
+            contactFields.metadata = contact.metadata;
+            contactFields[field.slice(9)] = value;
+          } else {
+            contactFields[field] = value;
+          }
+        }
+        step('done', { set: applied });
+        break;
+      }
+      case 'webhook': {
+        const key = `${node.id}:${visit}`;
+        const done = state.calls?.[key];
+        if (!done) {
+          result.nodes_run += 1;
+          const request = buildWebhookRequest(node, scope(), `${session.id}:${key}`);
+          result.call = { node_id: node.id, visit, save_as: node.save_as ?? node.id, request };
+          step('calling', { method: request.method, url: request.url });
+          // Woken again if the call's result never arrives (a crash mid-call): the call is retried.
+          return pause(result, session, env.now + env.callTimeoutMs + 30_000, 'running');
+        }
+        state.webhook = { ...(state.webhook ?? {}), [node.save_as ?? node.id]: done };
+        delete state.calls![key];
+        step(done.ok ? 'succeeded' : 'failed', { status: done.status, error: done.error ?? null });
+        if (!done.ok) {
+          if (graph.next.has(`${node.id}\u0000failure`)) branch = 'failure';
+          else if ((node.on_failure ?? 'continue') === 'stop') return end('stopped', 'webhook_failed');
+        }
+        break;
+      }
+      case 'goal': {
+        result.nodes_run += 1;
+        state.goal_reached_at = env.now;
+        step('goal_reached', null);
+        if (node.exit !== false) return end('completed', 'goal_reached');
+        break;
+      }
+      case 'exit': {
+        result.nodes_run += 1;
+        step('exit', null);
+        return end('completed', 'exit_node');
+      }
+      case 'create_discount': {
+        result.nodes_run += 1;
+        state.discount = createBuiltinDiscount(node.discount, session.id, node.id, visit, env.now);
+        step('created', { code: state.discount.code });
+        break;
+      }
+    }
+    nodeId = branch === null ? null : nextNode(graph, node.id, branch);
+  }
+  return end('completed', 'end_of_graph');
+}
+
+/** The node's zone, else the contact's, else the default; a zone that is not valid IANA is skipped. */
+function pickTimeZone(...zones: Array<string | null | undefined>): string {
+  for (const zone of zones) if (zone && isValidTimeZone(zone)) return zone;
+  return 'UTC';
+}
+
+function hasPendingCall(state: SessionState, nodeId: string): boolean {
+  return Object.keys(state.calls ?? {}).some((k) => k.startsWith(`${nodeId}:`));
+}
+
+function pause(result: AdvanceResult, session: SessionInput, until: number | null, status: 'running' | 'waiting'): AdvanceResult {
+  result.status = status;
+  // A flow never outlives its TTL: it wakes at the TTL to expire even while waiting.
+  let wake = until;
+  if (session.expires_at !== null && (wake === null || session.expires_at < wake)) wake = session.expires_at;
+  result.wake_at = wake;
+  return result;
+}
+
+function matchReply(node: WaitForReplyNode, reply: InboundReply): string | null {
+  const text = (reply.text ?? '').trim();
+  const lower = text.toLowerCase();
+  for (const branch of node.branches) {
+    if (matches(branch.match, reply, text, lower)) return branch.id;
+  }
+  return null;
+}
+
+function matches(match: ReplyMatch, reply: InboundReply, text: string, lower: string): boolean {
+  switch (match.type) {
+    case 'button':
+      return reply.button_id === match.button_id;
+    case 'keyword':
+      return match.keywords.some((k) => {
+        const keyword = k.trim().toLowerCase();
+        return lower === keyword || lower.split(/\s+/).includes(keyword);
+      });
+    case 'regex':
+      try {
+        return new RegExp(match.pattern, match.flags ?? 'i').test(text);
+      } catch {
+        return false;
+      }
+    case 'any':
+      return text.length > 0 || reply.button_id !== null;
+  }
+}
+
+function isOptedOut(contact: ContactSnapshot, channel: Channel): boolean {
+  if (channel === 'whatsapp') return contact.whatsapp_opted_out_at !== null;
+  if (channel === 'sms') return contact.sms_opted_out_at !== null;
+  return contact.email_opted_out_at !== null;
+}
+
+function buildMessage(node: SendMessageNode, visit: number, contact: ContactSnapshot, scope: MergeScope): QueuedMessage {
+  const recipient = node.channel === 'email' ? contact.email : contact.phone;
+  const marketing = node.marketing ?? node.channel === 'email';
+  const base = { node_id: node.id, visit, channel: node.channel, recipient, marketing, on_failure: node.on_failure ?? 'continue' } as const;
+  const content = renderContent(node, scope);
+  if (!recipient) {
+    return {
+      ...base,
+      kind: content.kind,
+      content,
+      failed: { code: 'no_recipient', message: `The contact has no ${node.channel === 'email' ? 'email address' : 'phone number'}`, status: 'failed' },
+    };
+  }
+  // SMS providers refuse every message to a number that opted out; other channels only marketing.
+  if (isOptedOut(contact, node.channel) && (marketing || node.channel === 'sms')) {
+    return { ...base, kind: content.kind, content, failed: { code: 'opted_out', message: `The contact opted out of ${node.channel} messages`, status: 'skipped' } };
+  }
+  return { ...base, kind: content.kind, content };
+}
+
+export function renderContent(node: SendMessageNode, scope: MergeScope): RenderedContent {
+  const c = node.content ?? {};
+  if (node.template) {
+    const variables = node.template.variables ?? {};
+    const body = Object.keys(variables)
+      .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b))
+      .map((k) => renderTemplate(variables[k] ?? '', scope));
+    return { kind: 'template', name: node.template.name, language: node.template.language ?? 'en', components: { body } };
+  }
+  if (node.channel === 'email') {
+    const subject = renderTemplate(c.subject ?? '', scope);
+    const rendered = renderEmail({ blocks: c.blocks, html: c.html, text: c.text, previewText: c.preview_text }, scope);
+    return { kind: 'email', subject, html: rendered.html, text: rendered.text, ...(c.preview_text ? { previewText: renderTemplate(c.preview_text, scope) } : {}) };
+  }
+  const text = renderTemplate(c.text ?? '', scope);
+  if (node.channel === 'whatsapp' && c.buttons && c.buttons.length > 0) {
+    return { kind: 'buttons', text, buttons: c.buttons.map((b) => ({ id: b.id, title: renderTemplate(b.title, scope) })) };
+  }
+  if (node.channel === 'whatsapp' && c.list) {
+    return { kind: 'list', text, button: c.list.button, sections: c.list.sections };
+  }
+  return { kind: 'text', text };
+}
+
+function buildWebhookRequest(node: WebhookNode, scope: MergeScope, idempotencyKey: string): WebhookRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(node.headers ?? {})) headers[name] = renderTemplate(value, scope);
+  const body = node.body === undefined ? null : renderTemplate(node.body, scope, { escape: 'json' });
+  if (body !== null && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+  headers['idempotency-key'] = idempotencyKey;
+  return { url: renderTemplate(node.url, scope), method: node.method ?? (body === null ? 'GET' : 'POST'), headers, body, idempotency_key: idempotencyKey };
+}
+
+/**
+ * Nudge's own discount codes: derived from the session, node and visit, so a re-run
+ * after a crash produces the same code rather than a second one.
+ */
+function createBuiltinDiscount(discount: Record<string, unknown>, sessionId: string, nodeId: string, visit: number, now: number): Record<string, unknown> {
+  const prefix = typeof discount.codePrefix === 'string' && discount.codePrefix.length > 0 ? `${discount.codePrefix.toUpperCase()}-` : '';
+  let hash = 2166136261;
+  for (const ch of `${sessionId}:${nodeId}:${visit}`) hash = Math.imul(hash ^ ch.charCodeAt(0), 16777619) >>> 0;
+  const code = `${prefix}${hash.toString(36).toUpperCase().padStart(7, '0')}`;
+  const expiresInHours = typeof discount.expiresInHours === 'number' ? discount.expiresInHours : null;
+  return {
+    code,
+    percentOff: discount.percentOff ?? null,
+    amountOff: discount.amountOff ?? null,
+    currency: discount.currency ?? null,
+    expiresAt: typeof discount.expiresAt === 'string' ? discount.expiresAt : expiresInHours ? new Date(now + expiresInHours * 3_600_000).toISOString() : null,
+    provider: 'builtin',
+  };
+}

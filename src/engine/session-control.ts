@@ -1,0 +1,33 @@
+import type { Tx, Db } from '../store/database.js';
+import { cancelQueuedForSessions } from '../store/message-repository.js';
+import type { Context } from './context.js';
+
+/**
+ * Stops running sessions matching the filter in the caller's transaction: they end
+ * with the reason recorded, and their queued, unsent messages are cancelled with them.
+ */
+export async function stopSessions(
+  ctx: Context,
+  trx: Tx | Db,
+  filter: { workspaceId: string; definitionId?: string; sessionIds?: string[]; contactId?: string },
+  reason: string,
+): Promise<string[]> {
+  const now = ctx.clock.now();
+  let query = trx.selectFrom('sessions').select('id').where('workspace_id', '=', filter.workspaceId).where('active', '=', 1);
+  if (filter.definitionId) query = query.where('definition_id', '=', filter.definitionId);
+  if (filter.contactId) query = query.where('contact_id', '=', filter.contactId);
+  if (filter.sessionIds) query = query.where('id', 'in', filter.sessionIds.length > 0 ? filter.sessionIds : ['']);
+  const ids = (await query.execute()).map((r) => r.id);
+  if (ids.length === 0) return [];
+  for (let i = 0; i < ids.length; i += 1000) {
+    const chunk = ids.slice(i, i + 1000);
+    await trx
+      .updateTable('sessions')
+      .set({ status: 'stopped', active: 0, wake_at: null, end_reason: reason, ended_at: now, updated_at: now })
+      .where('id', 'in', chunk)
+      .where('active', '=', 1)
+      .execute();
+    await cancelQueuedForSessions(trx, chunk, now, reason);
+  }
+  return ids;
+}

@@ -1,0 +1,85 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Waker } from './context.js';
+
+/**
+ * Wakes the local scheduler and dispatcher loops at once instead of at their next
+ * poll. On PostgreSQL a LISTEN connection relays other processes' NOTIFYs here, so an
+ * enrollment made by any API process starts at once on any worker.
+ */
+export class LocalWaker implements Waker {
+  private sessionWaiters: Array<() => void> = [];
+  private messageWaiters: Array<() => void> = [];
+  private sessionsPending = false;
+  private messagesPending = false;
+
+  sessions(): void {
+    this.sessionsPending = true;
+    const waiters = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  messages(): void {
+    this.messagesPending = true;
+    const waiters = this.messageWaiters;
+    this.messageWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Sleeps up to `ms`, or until a wake-up for `what` arrives (or arrived since the last sleep). */
+  sleep(what: 'sessions' | 'messages', ms: number): Promise<void> {
+    if (what === 'sessions' && this.sessionsPending) {
+      this.sessionsPending = false;
+      return Promise.resolve();
+    }
+    if (what === 'messages' && this.messagesPending) {
+      this.messagesPending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      const list = what === 'sessions' ? this.sessionWaiters : this.messageWaiters;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      list.push(() => {
+        if (what === 'sessions') this.sessionsPending = false;
+        else this.messagesPending = false;
+        done();
+      });
+    });
+  }
+}
+
+export class PostgresWakeListener {
+  private client: pg.Client | null = null;
+  private closed = false;
+
+  constructor(private readonly url: string, private readonly waker: LocalWaker, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (msg) => {
+      if (msg.payload === 'messages') this.waker.messages();
+      else this.waker.sessions();
+    });
+    client.on('error', (error) => {
+      this.log.warn({ err: error }, 'wake-up listener lost its connection; polling until it is back');
+      this.client = null;
+      void client.end().catch(() => undefined);
+      if (!this.closed) setTimeout(() => void this.start().catch(() => undefined), 1000).unref();
+    });
+    await client.connect();
+    await client.query('listen nudge_wake');
+    this.client = client;
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+}

@@ -1,0 +1,454 @@
+import { buildSearchText } from '../domain/contact.js';
+import { newId } from '../domain/ids.js';
+import { parseJson, toJson } from '../domain/json.js';
+import { toError } from '../domain/errors.js';
+import type { OutboundMessage, SendResult } from '../channels/channel.js';
+import * as contactsRepo from '../store/engine-contact-repository.js';
+import * as messagesRepo from '../store/message-repository.js';
+import * as sessionsRepo from '../store/session-repository.js';
+import type { NewMessageRow } from '../store/message-repository.js';
+import type { SessionStepRow } from '../store/session-repository.js';
+import type { Tx } from '../store/database.js';
+import type { ChannelRegistry } from './channel-registry.js';
+import type { Context } from './context.js';
+import { notifyWorkers } from './enrollment-service.js';
+import { advanceSession, type ContactSnapshot, type SessionState, type WebhookRequest, type WebhookResult } from './interpreter.js';
+import { stopSessions } from './session-control.js';
+import type { VersionCache } from './version-cache.js';
+import type { LocalWaker } from './waker.js';
+import { computeBackoff, maxAttempts } from './backoff.js';
+
+export interface WorkerOptions {
+  batchSize: number;
+  pollIntervalMs: number;
+  dispatchConcurrency: number;
+  /** How long a claimed message stays leased to this worker before another may retry it. */
+  leaseMs?: number;
+}
+
+interface PendingCall {
+  sessionId: string;
+  workspaceId: string;
+  nodeId: string;
+  visit: number;
+  request: WebhookRequest;
+}
+
+/**
+ * The scheduler and the dispatcher. The scheduler claims due sessions in batches and
+ * runs each to its next wait, committing every effect of the batch (session updates,
+ * queued messages, history, contact changes) in one transaction. The dispatcher claims
+ * queued messages, sends them through their channel, and records the outcomes.
+ * Everything lives in the database: a process killed at any instant loses nothing,
+ * and the next one resumes where the last commit left off.
+ */
+export class Worker {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly channels: ChannelRegistry,
+    private readonly cache: VersionCache,
+    private readonly waker: LocalWaker | null,
+    private readonly options: WorkerOptions,
+  ) {
+    this.leaseMs = options.leaseMs ?? 60_000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = [this.loop('sessions', () => this.runSchedulerOnce()), this.loop('messages', () => this.runDispatcherOnce())];
+  }
+
+  /** Stops after the batches in flight; resolves once both loops have ended. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.waker?.sessions();
+    this.waker?.messages();
+    await Promise.all(this.loops);
+  }
+
+  private async loop(what: 'sessions' | 'messages', runOnce: () => Promise<number>): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      let processed = 0;
+      try {
+        processed = await runOnce();
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        this.ctx.log.error({ err: toError(error), loop: what }, 'worker batch failed; it will be retried');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** failures)));
+        continue;
+      }
+      if (!this.running) break;
+      if (processed >= this.options.batchSize) continue;
+      const delay = await this.sleepFor(what);
+      if (delay > 0) {
+        if (this.waker) await this.waker.sleep(what, delay);
+        else await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Sleeps until the next due item (read from the index), at most the poll interval. */
+  private async sleepFor(what: 'sessions' | 'messages'): Promise<number> {
+    const db = this.ctx.database.db;
+    const next = what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : await messagesRepo.nextMessageDueAt(db);
+    const poll = this.options.pollIntervalMs;
+    if (next === null) return poll;
+    return Math.max(0, Math.min(poll, next - this.ctx.clock.now()));
+  }
+
+  /** One scheduler batch. Returns how many sessions it advanced. */
+  async runSchedulerOnce(): Promise<number> {
+    const ctx = this.ctx;
+    const { db, dialect } = ctx.database;
+    const now = ctx.clock.now();
+    const calls: PendingCall[] = [];
+    let queued = 0;
+    const advanced = await db.transaction().execute(async (trx) => {
+      const due = await sessionsRepo.claimDueSessions(trx, dialect, now, this.options.batchSize);
+      if (due.length === 0) return 0;
+      const versions = await this.cache.load(trx, due.map((s) => s.version_id));
+      const contactIds = [...new Set(due.map((s) => s.contact_id))];
+      const contacts = await contactsRepo.loadContacts(trx, contactIds);
+      const tags = await contactsRepo.loadTagNames(trx, contactIds);
+      const states = new Map(due.map((s) => [s.id, parseJson<SessionState>(s.state, { visits: {} })]));
+      const lastIds = [...states.values()].map((s) => s.last_message_id).filter((id): id is string => typeof id === 'string');
+      const lastStatus = new Map((await messagesRepo.findMessagesByIds(trx, lastIds)).map((m) => [m.id, m.status]));
+
+      const updates: sessionsRepo.SessionUpdate[] = [];
+      const messages: NewMessageRow[] = [];
+      const steps: SessionStepRow[] = [];
+      const stopped: string[] = [];
+      for (const session of due) {
+        const version = versions.get(session.version_id);
+        const contactRow = contacts.get(session.contact_id);
+        if (!version || !contactRow) {
+          updates.push(endUpdate(session.id, session.steps_run, session.state, now, 'failed', !version ? 'version_missing' : 'contact_missing'));
+          continue;
+        }
+        const state = states.get(session.id)!;
+        const contact = toSnapshot(contactRow);
+        const result = advanceSession(version.graph, {
+          id: session.id,
+          workspace_id: session.workspace_id,
+          definition_id: session.definition_id,
+          contact_id: session.contact_id,
+          kind: session.kind,
+          current_node: session.current_node,
+          expires_at: session.expires_at,
+          created_at: session.created_at,
+          steps_run: session.steps_run,
+          context: parseJson(session.context, {}),
+          event: parseJson(session.event, null),
+          state,
+        }, contact, {
+          now,
+          tags: new Set(tags.get(session.contact_id) ?? []),
+          lastMessageStatus: state.last_message_id ? (lastStatus.get(state.last_message_id) ?? null) : null,
+          defaultTimezone: 'UTC',
+          callTimeoutMs: ctx.config.webhookTimeoutMs,
+          unsubscribeUrl: `${ctx.config.publicUrl}/unsubscribe`,
+        });
+
+        for (const m of result.messages) {
+          const id = newId(now);
+          result.state.last_message_id = id;
+          const provider = m.failed ? 'none' : this.channels.providerFor(session.workspace_id, m.channel);
+          messages.push({
+            id,
+            workspace_id: session.workspace_id,
+            contact_id: session.contact_id,
+            session_id: session.id,
+            definition_id: session.definition_id,
+            node_id: m.node_id,
+            dedupe_key: `${session.id}:${m.node_id}:${m.visit}`,
+            direction: 'outbound',
+            channel: m.channel,
+            provider,
+            recipient: m.recipient,
+            kind: m.kind,
+            content: toJson(m.content),
+            marketing: m.marketing ? 1 : 0,
+            status: m.failed ? m.failed.status : 'queued',
+            provider_message_id: null,
+            error_code: m.failed?.code ?? null,
+            error_message: m.failed?.message ?? null,
+            attempts: 0,
+            next_attempt_at: m.failed ? null : now,
+            lease_until: null,
+            on_failure: m.on_failure,
+            created_at: now,
+            updated_at: now,
+            sent_at: null,
+            delivered_at: null,
+            read_at: null,
+            failed_at: m.failed?.status === 'failed' ? now : null,
+          });
+          if (!m.failed) queued += 1;
+        }
+        for (const s of result.steps) {
+          steps.push({
+            id: newId(now),
+            workspace_id: session.workspace_id,
+            session_id: session.id,
+            node_id: s.node_id,
+            node_type: s.node_type,
+            visit: s.visit,
+            outcome: s.outcome,
+            detail: s.detail ? toJson(s.detail) : null,
+            at: now,
+          });
+        }
+        const ended = result.status === 'completed' || result.status === 'stopped' || result.status === 'expired' || result.status === 'failed';
+        if (ended && result.status === 'stopped') stopped.push(session.id);
+        updates.push({
+          id: session.id,
+          status: result.status,
+          active: ended ? 0 : 1,
+          current_node: result.current_node,
+          wake_at: ended ? null : result.wake_at,
+          state: toJson(result.state),
+          end_reason: result.end_reason,
+          steps_run: session.steps_run + result.nodes_run,
+          updated_at: now,
+          ended_at: ended ? now : null,
+        });
+        await this.applyContactChanges(trx, session.workspace_id, session.contact_id, result.contact, now);
+        if (result.call) {
+          calls.push({ sessionId: session.id, workspaceId: session.workspace_id, nodeId: result.call.node_id, visit: result.call.visit, request: result.call.request });
+        }
+      }
+      await messagesRepo.insertMessages(trx, messages);
+      await sessionsRepo.saveSessions(trx, updates);
+      await sessionsRepo.insertSteps(trx, steps);
+      if (stopped.length > 0) await messagesRepo.cancelQueuedForSessions(trx, stopped, now, 'send_failed');
+      if (queued > 0) await notifyWorkers(ctx, trx, 'messages');
+      return due.length;
+    });
+    if (queued > 0) this.waker?.messages();
+    if (calls.length > 0) await this.performCalls(calls);
+    return advanced;
+  }
+
+  private async applyContactChanges(
+    trx: Tx,
+    workspaceId: string,
+    contactId: string,
+    change: { addTags: string[]; removeTags: string[]; set: Record<string, string | null> },
+    now: number,
+  ): Promise<void> {
+    for (const raw of change.addTags) {
+      const tag = raw.normalize('NFC').replace(/\s+/g, ' ').trim();
+      if (tag === '' || tag.length > 100 || tag.includes(',')) continue;
+      const tagId = await contactsRepo.ensureTag(trx, workspaceId, tag, newId(now), now);
+      await contactsRepo.tagContact(trx, workspaceId, contactId, tagId, now);
+    }
+    for (const tag of change.removeTags) await contactsRepo.untagContact(trx, workspaceId, contactId, tag);
+    const entries = Object.entries(change.set);
+    if (entries.length === 0) return;
+    const row = (await contactsRepo.loadContacts(trx, [contactId])).get(contactId);
+    if (!row) return;
+    const metadata = parseJson<Record<string, unknown>>(row.metadata, {});
+    const patch: Record<string, unknown> = { updated_at: now };
+    const allowed = new Set(['first_name', 'last_name', 'name', 'email', 'timezone', 'language']);
+    for (const [field, value] of entries) {
+      if (field.startsWith('metadata.')) {
+        const key = field.slice(9);
+        if (value === null || value === '') delete metadata[key];
+        else metadata[key] = value;
+      } else if (allowed.has(field)) {
+        patch[field] = value === '' ? null : value;
+      }
+    }
+    patch.metadata = toJson(metadata);
+    const merged = { ...row, ...patch } as contactsRepo.EngineContactRow;
+    patch.search_text = buildSearchText(merged);
+    await contactsRepo.updateContactFields(trx, contactId, patch);
+  }
+
+  /** Webhook nodes: the HTTP call happens outside any transaction; its result is committed after. */
+  private async performCalls(calls: PendingCall[]): Promise<void> {
+    const results = await Promise.all(calls.map(async (call) => ({ call, result: await callWebhook(call.request, this.ctx.config.webhookTimeoutMs) })));
+    const { db, dialect } = this.ctx.database;
+    const now = this.ctx.clock.now();
+    await db.transaction().execute(async (trx) => {
+      for (const { call, result } of results) {
+        const session = await sessionsRepo.findSessionForUpdate(trx, dialect, call.workspaceId, call.sessionId);
+        if (!session || session.active !== 1 || session.current_node !== call.nodeId) continue;
+        const state = parseJson<SessionState>(session.state, { visits: {} });
+        if ((state.visits[call.nodeId] ?? 0) !== call.visit) continue;
+        state.calls = { ...(state.calls ?? {}), [`${call.nodeId}:${call.visit}`]: result };
+        await sessionsRepo.updateSession(trx, session.id, { state: toJson(state), wake_at: now, updated_at: now });
+      }
+      await notifyWorkers(this.ctx, trx, 'sessions');
+    });
+    this.waker?.sessions();
+  }
+
+  /** One dispatcher batch. Returns how many messages it attempted. */
+  async runDispatcherOnce(): Promise<number> {
+    const ctx = this.ctx;
+    const { db, dialect } = ctx.database;
+    const now = ctx.clock.now();
+    const claimed = await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, dialect, now, this.options.batchSize, this.leaseMs));
+    if (claimed.length === 0) return 0;
+
+    const results = await mapLimit(claimed, this.options.dispatchConcurrency, async (message): Promise<SendResult> => {
+      const outbound: OutboundMessage = {
+        id: message.id,
+        workspaceId: message.workspace_id,
+        channel: message.channel,
+        to: message.recipient ?? '',
+        content: parseJson(message.content, { kind: 'text', text: '' }),
+      };
+      try {
+        return await this.channels.adapterFor(message.workspace_id, message.channel, message.provider).send(outbound);
+      } catch (error) {
+        // Adapters return expected failures as values; a throw is a bug or an outage: retry it.
+        return { ok: false, retryable: true, code: 'adapter_error', message: toError(error).message };
+      }
+    });
+
+    const done = ctx.clock.now();
+    const outcomes: messagesRepo.MessageOutcome[] = [];
+    const counts = new Map<string, { count: number; at: number }>();
+    const stopSessionIds: string[] = [];
+    claimed.forEach((message, i) => {
+      const result = results[i]!;
+      if (result.ok) {
+        const delivered = result.status === 'delivered';
+        outcomes.push({
+          id: message.id,
+          status: delivered ? 'delivered' : 'sent',
+          provider_message_id: result.providerMessageId,
+          error_code: null,
+          error_message: null,
+          next_attempt_at: null,
+          lease_until: null,
+          updated_at: done,
+          sent_at: done,
+          delivered_at: delivered ? done : null,
+          failed_at: null,
+        });
+        const c = counts.get(message.contact_id) ?? { count: 0, at: done };
+        c.count += 1;
+        counts.set(message.contact_id, c);
+        return;
+      }
+      const retry = result.retryable && message.attempts < maxAttempts;
+      if (retry) {
+        outcomes.push({
+          id: message.id,
+          status: 'queued',
+          provider_message_id: null,
+          error_code: result.code,
+          error_message: result.message.slice(0, 1000),
+          next_attempt_at: done + computeBackoff(message.attempts, result.retryAfterMs),
+          lease_until: null,
+          updated_at: done,
+          sent_at: null,
+          delivered_at: null,
+          failed_at: null,
+        });
+        return;
+      }
+      outcomes.push({
+        id: message.id,
+        status: 'failed',
+        provider_message_id: null,
+        error_code: result.retryable ? 'max_attempts_exceeded' : result.code,
+        error_message: result.message.slice(0, 1000),
+        next_attempt_at: null,
+        lease_until: null,
+        updated_at: done,
+        sent_at: null,
+        delivered_at: null,
+        failed_at: done,
+      });
+      if (message.on_failure === 'stop' && message.session_id) stopSessionIds.push(message.session_id);
+    });
+
+    await db.transaction().execute(async (trx) => {
+      await messagesRepo.saveOutcomes(trx, outcomes);
+      await messagesRepo.countMessagesOnContacts(trx, counts);
+      if (stopSessionIds.length > 0) {
+        const byWorkspace = new Map<string, string[]>();
+        for (const m of claimed) if (m.session_id && stopSessionIds.includes(m.session_id)) byWorkspace.set(m.workspace_id, [...(byWorkspace.get(m.workspace_id) ?? []), m.session_id]);
+        for (const [workspaceId, ids] of byWorkspace) await stopSessions(ctx, trx, { workspaceId, sessionIds: ids }, 'send_failed');
+      }
+    });
+    return claimed.length;
+  }
+
+  /** Tests: runs scheduler and dispatcher until neither finds due work. */
+  async drain(maxRounds = 1000): Promise<void> {
+    for (let i = 0; i < maxRounds; i += 1) {
+      const a = await this.runSchedulerOnce();
+      const b = await this.runDispatcherOnce();
+      if (a === 0 && b === 0) return;
+    }
+    throw new Error('drain did not settle');
+  }
+}
+
+function endUpdate(id: string, stepsRun: number, state: string, now: number, status: string, reason: string): sessionsRepo.SessionUpdate {
+  return { id, status, active: 0, current_node: null, wake_at: null, state, end_reason: reason, steps_run: stepsRun, updated_at: now, ended_at: now };
+}
+
+function toSnapshot(row: contactsRepo.EngineContactRow): ContactSnapshot {
+  return {
+    id: row.id,
+    phone: row.phone,
+    email: row.email,
+    name: row.name,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    timezone: row.timezone,
+    language: row.language,
+    metadata: parseJson(row.metadata, {}),
+    whatsapp_opted_out_at: row.whatsapp_opted_out_at,
+    sms_opted_out_at: row.sms_opted_out_at,
+    email_opted_out_at: row.email_opted_out_at,
+  };
+}
+
+async function callWebhook(request: WebhookRequest, timeoutMs: number): Promise<WebhookResult> {
+  try {
+    const response = await fetch(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.method === 'GET' || request.method === 'DELETE' ? undefined : (request.body ?? undefined),
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'follow',
+    });
+    const text = (await response.text()).slice(0, 65_536);
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not JSON: keep the text.
+    }
+    return { ok: response.ok, status: response.status, body };
+  } catch (error) {
+    return { ok: false, status: 0, body: null, error: toError(error).message };
+  }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}

@@ -1,0 +1,78 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Db } from './database.js';
+import type { DefinitionTable, DefinitionVersionTable } from './schema.js';
+
+export type DefinitionRow = Selectable<DefinitionTable>;
+export type DefinitionVersionRow = Selectable<DefinitionVersionTable>;
+
+export async function insertDefinition(db: Db, row: Insertable<DefinitionTable>): Promise<void> {
+  await db.insertInto('definitions').values(row).execute();
+}
+
+export async function findDefinition(db: Db, workspaceId: string, kind: 'sequence' | 'flow', id: string): Promise<DefinitionRow | undefined> {
+  return db
+    .selectFrom('definitions')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('kind', '=', kind)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
+export async function listDefinitions(
+  db: Db,
+  workspaceId: string,
+  kind: 'sequence' | 'flow',
+  options: { limit: number; after?: string; status?: string },
+): Promise<DefinitionRow[]> {
+  let query = db
+    .selectFrom('definitions')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('kind', '=', kind)
+    .where('deleted_at', 'is', null);
+  if (options.after) query = query.where('id', '>', options.after);
+  if (options.status) query = query.where('status', '=', options.status as DefinitionRow['status']);
+  return query.orderBy('id').limit(options.limit).execute();
+}
+
+export async function updateDefinition(db: Db, workspaceId: string, id: string, patch: Partial<Insertable<DefinitionTable>>): Promise<void> {
+  await db.updateTable('definitions').set(patch).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+}
+
+export async function latestVersionNumber(db: Db, definitionId: string): Promise<number> {
+  const row = await db
+    .selectFrom('definition_versions')
+    .select((eb) => eb.fn.max('version').as('v'))
+    .where('definition_id', '=', definitionId)
+    .executeTakeFirst();
+  return Number(row?.v ?? 0);
+}
+
+export async function insertVersion(db: Db, row: DefinitionVersionRow): Promise<void> {
+  await db.insertInto('definition_versions').values(row).execute();
+}
+
+export async function findVersion(db: Db, id: string): Promise<DefinitionVersionRow | undefined> {
+  return db.selectFrom('definition_versions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findVersions(db: Db, ids: string[]): Promise<DefinitionVersionRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('definition_versions').selectAll().where('id', 'in', ids).execute();
+}
+
+/** Sessions ever started per definition: counted on read so enrollments never contend on one row. */
+export async function countSessions(db: Db, definitionIds: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (definitionIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['definition_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('definition_id', 'in', definitionIds)
+    .groupBy('definition_id')
+    .execute();
+  for (const row of rows) out.set(row.definition_id, Number(row.n));
+  return out;
+}

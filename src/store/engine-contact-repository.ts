@@ -1,0 +1,135 @@
+import type { Selectable } from 'kysely';
+import type { Db } from './database.js';
+import { buildSearchText, tagKey } from '../domain/contact.js';
+import type { ContactTable } from './schema.js';
+
+/** Contact reads and writes the engine makes in bulk while it advances sessions. */
+export type EngineContactRow = Selectable<ContactTable>;
+
+export async function loadContacts(db: Db, ids: string[]): Promise<Map<string, EngineContactRow>> {
+  const out = new Map<string, EngineContactRow>();
+  for (let i = 0; i < ids.length; i += 900) {
+    const rows = await db.selectFrom('contacts').selectAll().where('id', 'in', ids.slice(i, i + 900)).execute();
+    for (const row of rows) out.set(row.id, row);
+  }
+  return out;
+}
+
+export async function loadTagNames(db: Db, contactIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < contactIds.length; i += 900) {
+    const rows = await db
+      .selectFrom('contact_tags')
+      .innerJoin('tags', 'tags.id', 'contact_tags.tag_id')
+      .select(['contact_tags.contact_id as contact_id', 'tags.name as name'])
+      .where('contact_tags.contact_id', 'in', contactIds.slice(i, i + 900))
+      .execute();
+    for (const row of rows) {
+      const list = out.get(row.contact_id) ?? [];
+      list.push(row.name);
+      out.set(row.contact_id, list);
+    }
+  }
+  return out;
+}
+
+/** Finds the tag by case-insensitive name, creating it when needed. */
+export async function ensureTag(db: Db, workspaceId: string, name: string, id: string, now: number): Promise<string> {
+  const key = tagKey(name);
+  await db.insertInto('tags').values({ id, workspace_id: workspaceId, name, name_key: key, created_at: now }).onConflict((oc) => oc.doNothing()).execute();
+  const row = await db.selectFrom('tags').select('id').where('workspace_id', '=', workspaceId).where('name_key', '=', key).executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function tagContact(db: Db, workspaceId: string, contactId: string, tagId: string, now: number): Promise<boolean> {
+  const result = await db
+    .insertInto('contact_tags')
+    .values({ workspace_id: workspaceId, contact_id: contactId, tag_id: tagId, created_at: now })
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function untagContact(db: Db, workspaceId: string, contactId: string, name: string): Promise<boolean> {
+  const tag = await db.selectFrom('tags').select('id').where('workspace_id', '=', workspaceId).where('name_key', '=', tagKey(name)).executeTakeFirst();
+  if (!tag) return false;
+  const result = await db.deleteFrom('contact_tags').where('contact_id', '=', contactId).where('tag_id', '=', tag.id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+export async function updateContactFields(db: Db, contactId: string, patch: Partial<EngineContactRow>): Promise<void> {
+  await db.updateTable('contacts').set(patch).where('id', '=', contactId).execute();
+}
+
+/**
+ * Finds the contact with this phone, creating it (opted in now) when there is none.
+ * Concurrent callers race on the unique (workspace, phone) index; the loser reads
+ * the winner's row.
+ */
+export async function upsertContactByPhone(db: Db, row: {
+  id: string;
+  workspace_id: string;
+  phone: string;
+  source: string;
+  now: number;
+  optedIn: boolean;
+}): Promise<{ contact: EngineContactRow; created: boolean }> {
+  const inserted = await db
+    .insertInto('contacts')
+    .values({
+      id: row.id,
+      workspace_id: row.workspace_id,
+      phone: row.phone,
+      email: null,
+      name: null,
+      first_name: null,
+      last_name: null,
+      metadata: '{}',
+      timezone: null,
+      language: null,
+      source: row.source,
+      search_text: buildSearchText({ name: null, first_name: null, last_name: null, phone: row.phone, email: null }),
+      opted_in_at: row.optedIn ? row.now : null,
+      opted_out_at: null,
+      whatsapp_opted_out_at: null,
+      sms_opted_out_at: null,
+      email_opted_out_at: null,
+      whatsapp_last_inbound_at: null,
+      sms_last_inbound_at: null,
+      last_message_at: null,
+      total_messages: 0,
+      created_at: row.now,
+      updated_at: row.now,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
+  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('phone', '=', row.phone).executeTakeFirstOrThrow();
+  return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+}
+
+export async function findContactById(db: Db, workspaceId: string, id: string): Promise<EngineContactRow | undefined> {
+  return db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function findContactByEmail(db: Db, workspaceId: string, email: string): Promise<EngineContactRow | undefined> {
+  return db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('email', '=', email).executeTakeFirst();
+}
+
+export async function findContactByPhone(db: Db, workspaceId: string, phone: string): Promise<EngineContactRow | undefined> {
+  return db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('phone', '=', phone).executeTakeFirst();
+}
+
+/** Records an inbound message on the contact: counters, and the channel's service window. */
+export async function noteInbound(db: Db, contactId: string, channel: string, at: number): Promise<void> {
+  const column = channel === 'whatsapp' ? 'whatsapp_last_inbound_at' : channel === 'sms' ? 'sms_last_inbound_at' : null;
+  await db
+    .updateTable('contacts')
+    .set((eb) => ({
+      total_messages: eb('total_messages', '+', 1),
+      last_message_at: at,
+      updated_at: at,
+      ...(column ? { [column]: at } : {}),
+    }))
+    .where('id', '=', contactId)
+    .execute();
+}

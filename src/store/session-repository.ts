@@ -1,0 +1,129 @@
+import { sql, type Insertable, type Selectable } from 'kysely';
+import type { Db, Dialect } from './database.js';
+import { updateMany } from './batch.js';
+import type { SessionStepTable, SessionTable } from './schema.js';
+
+export type SessionRow = Selectable<SessionTable>;
+export type NewSessionRow = Insertable<SessionTable>;
+export type SessionStepRow = Selectable<SessionStepTable>;
+
+/**
+ * Inserts a session unless the contact already has an active one for the same
+ * definition and enrollment key. The partial unique index decides, so concurrent
+ * callers cannot both win. Returns whether this call inserted it.
+ */
+export async function insertSessionIfNoneActive(db: Db, row: NewSessionRow): Promise<boolean> {
+  const result = await db.insertInto('sessions').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function findActiveSession(db: Db, definitionId: string, contactId: string, enrollmentKey: string): Promise<SessionRow | undefined> {
+  return db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('definition_id', '=', definitionId)
+    .where('contact_id', '=', contactId)
+    .where('enrollment_key', '=', enrollmentKey)
+    .where('active', '=', 1)
+    .executeTakeFirst();
+}
+
+/**
+ * Claims due sessions, oldest first. On PostgreSQL the rows stay locked (`FOR UPDATE
+ * SKIP LOCKED`) until the caller's transaction ends, so workers never take the same
+ * session and a killed worker's sessions are free again at once. On SQLite the
+ * caller's BEGIN IMMEDIATE transaction already excludes every other writer.
+ * Reads only the low end of the `sessions_due` index: sessions waiting in the future
+ * add nothing to the cost.
+ */
+export async function claimDueSessions(db: Db, dialect: Dialect, now: number, limit: number): Promise<SessionRow[]> {
+  const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
+  const result = await sql<SessionRow>`select * from sessions where wake_at is not null and wake_at <= ${now} order by wake_at limit ${limit}${lock}`.execute(db);
+  return result.rows;
+}
+
+/** When the next session falls due (the smallest wake_at), or null when none waits. */
+export async function nextWakeAt(db: Db): Promise<number | null> {
+  const result = await sql<{ w: number | string | null }>`select min(wake_at) as w from sessions where wake_at is not null`.execute(db);
+  const value = result.rows[0]?.w;
+  return value === null || value === undefined ? null : Number(value);
+}
+
+export interface SessionUpdate {
+  id: string;
+  status: string;
+  active: number;
+  current_node: string | null;
+  wake_at: number | null;
+  state: string;
+  end_reason: string | null;
+  steps_run: number;
+  updated_at: number;
+  ended_at: number | null;
+}
+
+const sessionUpdateColumns = [
+  { name: 'status', kind: 'text' },
+  { name: 'active', kind: 'integer' },
+  { name: 'current_node', kind: 'text' },
+  { name: 'wake_at', kind: 'bigint' },
+  { name: 'state', kind: 'text' },
+  { name: 'end_reason', kind: 'text' },
+  { name: 'steps_run', kind: 'integer' },
+  { name: 'updated_at', kind: 'bigint' },
+  { name: 'ended_at', kind: 'bigint' },
+] as const;
+
+export async function saveSessions(db: Db, updates: SessionUpdate[]): Promise<void> {
+  await updateMany(db, 'sessions', 'id', sessionUpdateColumns, updates as unknown as Record<string, unknown>[]);
+}
+
+export async function insertSteps(db: Db, steps: SessionStepRow[]): Promise<void> {
+  for (let i = 0; i < steps.length; i += 2000) {
+    await db.insertInto('session_steps').values(steps.slice(i, i + 2000)).execute();
+  }
+}
+
+export async function findSession(db: Db, workspaceId: string, id: string): Promise<SessionRow | undefined> {
+  return db.selectFrom('sessions').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function findSessionForUpdate(db: Db, dialect: Dialect, workspaceId: string, id: string): Promise<SessionRow | undefined> {
+  const lock = dialect === 'postgres' ? sql` for update` : sql``;
+  const result = await sql<SessionRow>`select * from sessions where workspace_id = ${workspaceId} and id = ${id}${lock}`.execute(db);
+  return result.rows[0];
+}
+
+/** The contact's active flow session waiting for a reply, newest first, locked for the caller's transaction. */
+export async function findWaitingFlowSession(db: Db, dialect: Dialect, workspaceId: string, contactId: string): Promise<SessionRow | undefined> {
+  const lock = dialect === 'postgres' ? sql` for update` : sql``;
+  const result = await sql<SessionRow>`select * from sessions where contact_id = ${contactId} and workspace_id = ${workspaceId} and status = 'waiting' and active = 1 and kind = 'flow' order by created_at desc limit 1${lock}`.execute(db);
+  return result.rows[0];
+}
+
+export interface SessionFilter {
+  definitionId?: string;
+  contactId?: string;
+  status?: string;
+  kind?: 'sequence' | 'flow';
+  after?: string;
+  limit: number;
+}
+
+export async function listSessions(db: Db, workspaceId: string, filter: SessionFilter): Promise<SessionRow[]> {
+  let query = db.selectFrom('sessions').selectAll().where('workspace_id', '=', workspaceId);
+  if (filter.definitionId) query = query.where('definition_id', '=', filter.definitionId);
+  if (filter.contactId) query = query.where('contact_id', '=', filter.contactId);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.kind) query = query.where('kind', '=', filter.kind);
+  if (filter.after) query = query.where('id', '<', filter.after);
+  return query.orderBy('id', 'desc').limit(filter.limit).execute();
+}
+
+export async function listSteps(db: Db, sessionId: string): Promise<SessionStepRow[]> {
+  return db.selectFrom('session_steps').selectAll().where('session_id', '=', sessionId).orderBy('id').execute();
+}
+
+export async function updateSession(db: Db, id: string, patch: Partial<NewSessionRow>): Promise<void> {
+  await db.updateTable('sessions').set(patch).where('id', '=', id).execute();
+}
