@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['.dependency-cruiser.cjs', 'dist/**', 'data/**', 'node_modules/**', 'web/dist/**', 'coverage/**'] },
+  { ignores: ['.dependency-cruiser.cjs', 'bench/tmp/**', 'dist/**', 'data/**', 'node_modules/**', 'web/dist/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
