@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { systemClock } from '../domain/clock.js';
 import { loadConfig, type Config } from '../domain/config.js';
-import type { Context, Waker } from '../engine/context.js';
+import type { Context } from '../engine/context.js';
+import { LocalWaker, WakeRelay } from '../engine/waker.js';
 import { SandboxOnlyRegistry } from '../engine/channel-registry.js';
 import { VersionCache } from '../engine/version-cache.js';
 import { openDatabase } from '../store/database.js';
@@ -29,10 +30,12 @@ function resolveSecretKey(config: Config): string {
 
 export interface Runtime {
   ctx: Context;
+  /** Wakes this process's worker loops; ctx.wake also relays to other processes on PostgreSQL. */
+  local: LocalWaker;
   close(): Promise<void>;
 }
 
-export async function createRuntime(env: Record<string, string | undefined>, options: { migrate?: boolean; waker?: Waker; poolSize?: number } = {}): Promise<Runtime> {
+export async function createRuntime(env: Record<string, string | undefined>, options: { migrate?: boolean; poolSize?: number } = {}): Promise<Runtime> {
   const config = loadConfig(env);
   // Logs go to stderr: stdout carries what a command prints for the user and for scripts
   // (`TOKEN=$(nudge token create …)`, the first-start banner), and a log line there would
@@ -48,15 +51,16 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
     await database.close();
     throw error;
   }
+  const local = new LocalWaker();
   const ctx: Context = {
     config,
     database,
     clock: systemClock,
     log,
     secretKey: resolveSecretKey(config),
-    wake: options.waker ?? { sessions: () => undefined, messages: () => undefined },
+    wake: new WakeRelay(local, database, log),
     channels: new SandboxOnlyRegistry(),
     versions: new VersionCache(),
   };
-  return { ctx, close: () => database.close() };
+  return { ctx, local, close: () => database.close() };
 }

@@ -1,7 +1,7 @@
 import { buildApp } from '../api/app.js';
 import { bootstrapIfEmpty } from '../engine/auth-service.js';
 import { startMaintenance } from '../engine/maintenance.js';
-import { LocalWaker, PostgresWakeListener } from '../engine/waker.js';
+import { PostgresWakeListener } from '../engine/waker.js';
 import { Worker } from '../engine/worker.js';
 import { createRuntime } from './runtime.js';
 
@@ -13,9 +13,9 @@ export type ProcessRole = 'start' | 'api' | 'worker';
  * current batch, and close the database.
  */
 export async function runServer(role: ProcessRole, env: Record<string, string | undefined>): Promise<void> {
-  const waker = new LocalWaker();
-  const runtime = await createRuntime(env, { waker });
+  const runtime = await createRuntime(env);
   const { ctx } = runtime;
+  const waker = runtime.local;
   const closers: Array<() => Promise<void>> = [];
 
   if (role === 'start' || role === 'worker') {

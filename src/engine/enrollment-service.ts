@@ -1,10 +1,8 @@
-import { sql } from 'kysely';
 import type { DefinitionKind } from '../domain/definition.js';
 import { AppError, invalid, notFound } from '../domain/errors.js';
 import { newId, isUuid } from '../domain/ids.js';
 import { isPlainObject, toJson } from '../domain/json.js';
 import { normalizePhone } from '../domain/phone.js';
-import type { Tx } from '../store/database.js';
 import * as definitions from '../store/definition-repository.js';
 import * as contacts from '../store/engine-contact-repository.js';
 import * as sessions from '../store/session-repository.js';
@@ -104,7 +102,6 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
       updated_at: now,
       ended_at: null,
     });
-    if (inserted) await notifyWorkers(ctx, trx, 'sessions');
     return { created: inserted, contactId };
   });
   if (created) {
@@ -117,9 +114,4 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
     throw new AppError('conflict', 'The contact’s session changed while this request ran; retry it');
   }
   return { created: false, sessionId: existing.id, definitionId: definition.id, definitionName: definition.name, contactId };
-}
-
-/** On PostgreSQL, wakes every worker when the transaction commits. */
-export async function notifyWorkers(ctx: Context, trx: Tx, what: 'sessions' | 'messages'): Promise<void> {
-  if (ctx.database.dialect === 'postgres') await sql`select pg_notify('nudge_wake', ${what})`.execute(trx);
 }

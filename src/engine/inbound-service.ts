@@ -8,7 +8,6 @@ import * as contacts from '../store/engine-contact-repository.js';
 import * as messages from '../store/message-repository.js';
 import * as sessions from '../store/session-repository.js';
 import type { Context } from './context.js';
-import { notifyWorkers } from './enrollment-service.js';
 import type { SessionState } from './interpreter.js';
 
 export interface InboundInput {
@@ -76,7 +75,7 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
     }
     const waiting = await sessions.findWaitingFlowSession(trx, dialect, input.workspaceId, contact.id);
     const messageId = newId(now);
-    await messages.insertMessages(trx, [{
+    await messages.insertMessages({ db: trx, raw: ctx.database.sqlite }, [{
       id: messageId,
       workspace_id: input.workspaceId,
       contact_id: contact.id,
@@ -113,7 +112,6 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
       if (state.wait && state.wait.node === waiting.current_node) {
         state.wait.reply = { message_id: messageId, text, button_id: buttonId, at: now };
         await sessions.updateSession(trx, waiting.id, { state: toJson(state), wake_at: now, updated_at: now });
-        await notifyWorkers(ctx, trx, 'sessions');
         routed = waiting.id;
       }
     }

@@ -16,6 +16,8 @@ export interface LoadedVersion {
   definitionId: string;
   body: VersionBody;
   graph: CompiledGraph;
+  /** Whether any node is a condition (which may read the last message's status). */
+  hasConditions: boolean;
 }
 
 /**
@@ -42,7 +44,7 @@ export class VersionCache {
     if (missing.length > 0) {
       for (const row of await findVersions(db, missing)) {
         const body = parseJson<VersionBody>(row.body, { name: '', kind: 'sequence', graph: { nodes: [], edges: [] }, settings: {}, trigger: null });
-        const loaded: LoadedVersion = { id: row.id, definitionId: row.definition_id, body, graph: compileGraph(body.graph) };
+        const loaded: LoadedVersion = { id: row.id, definitionId: row.definition_id, body, graph: compileGraph(body.graph), hasConditions: body.graph.nodes.some((n) => n.type === 'condition') };
         this.entries.set(row.id, loaded);
         out.set(row.id, loaded);
       }

@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { Database } from '../store/database.js';
 import type { Waker } from './context.js';
 
 /**
@@ -81,5 +83,44 @@ export class PostgresWakeListener {
     this.closed = true;
     await this.client?.end().catch(() => undefined);
     this.client = null;
+  }
+}
+
+/**
+ * What services call after committing work: wakes this process's loops at once and,
+ * on PostgreSQL, every other process's through NOTIFY. NOTIFY takes a database-wide
+ * lock at commit, so it is sent after the commit, outside the transaction, and at most
+ * once per `throttleMs` per kind: a burst of enrollments costs one notification.
+ */
+export class WakeRelay implements Waker {
+  private readonly lastSent = { sessions: 0, messages: 0 };
+  private readonly pending = { sessions: false, messages: false };
+
+  constructor(private readonly local: LocalWaker | null, private readonly database: Database, private readonly log: Logger, private readonly throttleMs = 25) {}
+
+  sessions(): void {
+    this.local?.sessions();
+    this.relay('sessions');
+  }
+
+  messages(): void {
+    this.local?.messages();
+    this.relay('messages');
+  }
+
+  private relay(what: 'sessions' | 'messages'): void {
+    if (this.database.dialect !== 'postgres' || this.pending[what]) return;
+    const wait = this.lastSent[what] + this.throttleMs - Date.now();
+    this.pending[what] = true;
+    const send = () => {
+      this.pending[what] = false;
+      this.lastSent[what] = Date.now();
+      sql`select pg_notify('nudge_wake', ${what})`.execute(this.database.db).catch((error: unknown) => {
+        // Workers poll as a fallback: a lost wake-up only delays work by a poll interval.
+        this.log.debug({ err: error }, 'wake-up notification failed');
+      });
+    };
+    if (wait <= 0) send();
+    else setTimeout(send, wait).unref();
   }
 }

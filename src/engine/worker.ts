@@ -11,7 +11,6 @@ import type { SessionStepRow } from '../store/session-repository.js';
 import type { Tx } from '../store/database.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import type { Context } from './context.js';
-import { notifyWorkers } from './enrollment-service.js';
 import { advanceSession, type ContactSnapshot, type SessionState, type WebhookRequest, type WebhookResult } from './interpreter.js';
 import { stopSessions } from './session-control.js';
 import type { VersionCache } from './version-cache.js';
@@ -118,7 +117,11 @@ export class Worker {
       const contacts = await contactsRepo.loadContacts(trx, contactIds);
       const tags = await contactsRepo.loadTagNames(trx, contactIds);
       const states = new Map(due.map((s) => [s.id, parseJson<SessionState>(s.state, { visits: {} })]));
-      const lastIds = [...states.values()].map((s) => s.last_message_id).filter((id): id is string => typeof id === 'string');
+      // The last message's status matters only to condition nodes; skip the lookup otherwise.
+      const lastIds = due
+        .filter((s) => versions.get(s.version_id)?.hasConditions)
+        .map((s) => states.get(s.id)?.last_message_id)
+        .filter((id): id is string => typeof id === 'string');
       const lastStatus = new Map((await messagesRepo.findMessagesByIds(trx, lastIds)).map((m) => [m.id, m.status]));
 
       const updates: sessionsRepo.SessionUpdate[] = [];
@@ -224,14 +227,14 @@ export class Worker {
           calls.push({ sessionId: session.id, workspaceId: session.workspace_id, nodeId: result.call.node_id, visit: result.call.visit, request: result.call.request });
         }
       }
-      await messagesRepo.insertMessages(trx, messages);
-      await sessionsRepo.saveSessions(trx, updates);
-      await sessionsRepo.insertSteps(trx, steps);
+      const bulk = { db: trx, raw: ctx.database.sqlite };
+      await messagesRepo.insertMessages(bulk, messages);
+      await sessionsRepo.saveSessions(bulk, updates);
+      await sessionsRepo.insertSteps(bulk, steps);
       if (stopped.length > 0) await messagesRepo.cancelQueuedForSessions(trx, stopped, now, 'send_failed');
-      if (queued > 0) await notifyWorkers(ctx, trx, 'messages');
       return due.length;
     });
-    if (queued > 0) this.waker?.messages();
+    if (queued > 0) ctx.wake.messages();
     if (calls.length > 0) await this.performCalls(calls);
     return advanced;
   }
@@ -286,9 +289,8 @@ export class Worker {
         state.calls = { ...(state.calls ?? {}), [`${call.nodeId}:${call.visit}`]: result };
         await sessionsRepo.updateSession(trx, session.id, { state: toJson(state), wake_at: now, updated_at: now });
       }
-      await notifyWorkers(this.ctx, trx, 'sessions');
     });
-    this.waker?.sessions();
+    this.ctx.wake.sessions();
   }
 
   /** One dispatcher batch. Returns how many messages it attempted. */
@@ -296,7 +298,7 @@ export class Worker {
     const ctx = this.ctx;
     const { db, dialect } = ctx.database;
     const now = ctx.clock.now();
-    const claimed = await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, dialect, now, this.options.batchSize, this.leaseMs));
+    const claimed = await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, ctx.database.sqlite, dialect, now, this.options.batchSize, this.leaseMs));
     if (claimed.length === 0) return 0;
 
     const results = await mapLimit(claimed, this.options.dispatchConcurrency, async (message): Promise<SendResult> => {
@@ -375,8 +377,9 @@ export class Worker {
     });
 
     await db.transaction().execute(async (trx) => {
-      await messagesRepo.saveOutcomes(trx, outcomes);
-      await messagesRepo.countMessagesOnContacts(trx, counts);
+      const bulk = { db: trx, raw: ctx.database.sqlite };
+      await messagesRepo.saveOutcomes(bulk, outcomes);
+      await messagesRepo.countMessagesOnContacts(bulk, counts);
       if (stopSessionIds.length > 0) {
         const byWorkspace = new Map<string, string[]>();
         for (const m of claimed) if (m.session_id && stopSessionIds.includes(m.session_id)) byWorkspace.set(m.workspace_id, [...(byWorkspace.get(m.workspace_id) ?? []), m.session_id]);

@@ -1,38 +1,108 @@
-import { sql, type RawBuilder } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
 import type { Db } from './database.js';
 
 export type ColumnKind = 'text' | 'bigint' | 'integer';
 
 /**
- * Updates many rows in one statement: `UPDATE t SET c = v.columnN … FROM (VALUES …) v
- * WHERE t.key = v.column1`. The same SQL runs on SQLite (3.33+) and PostgreSQL: both
- * name VALUES columns column1, column2, …; the casts give PostgreSQL the types its
- * parameters would otherwise lack. One statement per batch instead of one per row is
- * what keeps the engine's hot path fast on PostgreSQL.
+ * Bulk writes on the engine's hot path, one implementation per engine:
+ *
+ * - PostgreSQL: one multi-row statement per chunk, because every statement is a
+ *   network round trip.
+ * - SQLite: one prepared single-row statement run per row on the raw handle, inside
+ *   the caller's transaction (same connection). Running a prepared statement costs a
+ *   few microseconds, while compiling and planning a thousand-row statement costs
+ *   milliseconds, and SQLite plans `UPDATE … FROM (VALUES …)` as a scan.
+ *
+ * `raw` is the SQLite handle of the database the transaction belongs to (Database.sqlite).
  */
-export async function updateMany(
-  db: Db,
+export interface BulkTarget {
+  db: Db;
+  raw: BetterSqlite3.Database | null;
+}
+
+const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
+
+function prepared(raw: BetterSqlite3.Database, source: string): BetterSqlite3.Statement {
+  let cache = statements.get(raw);
+  if (!cache) {
+    cache = new Map();
+    statements.set(raw, cache);
+  }
+  let statement = cache.get(source);
+  if (!statement) {
+    statement = raw.prepare(source);
+    cache.set(source, statement);
+  }
+  return statement;
+}
+
+function sqliteValue(value: unknown): unknown {
+  return value === undefined ? null : value;
+}
+
+/** Inserts rows; with `ignoreConflicts`, a row violating a unique index is skipped. */
+export async function insertRows(target: BulkTarget, table: string, rows: ReadonlyArray<Record<string, unknown>>, ignoreConflicts = false): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]!);
+  if (target.raw) {
+    const statement = prepared(
+      target.raw,
+      `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})${ignoreConflicts ? ' on conflict do nothing' : ''}`,
+    );
+    for (const row of rows) statement.run(columns.map((c) => sqliteValue(row[c])));
+    return;
+  }
+  const kinds = columnKinds(table);
+  const arrays = columns.map((c) => sql`cast(${rows.map((row) => pgValue(row[c]))} as ${sql.raw(`${kinds[c] ?? 'text'}[]`)})`);
+  await sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(arrays)})${ignoreConflicts ? sql` on conflict do nothing` : sql``}`.execute(target.db);
+}
+
+/**
+ * Updates many rows by key. On PostgreSQL: `UPDATE t SET c = v.columnN … FROM (VALUES …) v
+ * WHERE t.key = v.column1`, with casts that give the parameters their types.
+ */
+export async function updateRows(
+  target: BulkTarget,
   table: string,
   key: string,
   columns: ReadonlyArray<{ name: string; kind: ColumnKind }>,
   rows: ReadonlyArray<Record<string, unknown>>,
 ): Promise<void> {
   if (rows.length === 0) return;
-  // SQLite allows 32,766 parameters per statement; stay well inside it.
-  const perStatement = Math.max(1, Math.floor(20_000 / (columns.length + 1)));
-  for (let start = 0; start < rows.length; start += perStatement) {
-    const chunk = rows.slice(start, start + perStatement);
-    const values = sql.join(
-      chunk.map(
-        (row) =>
-          sql`(${sql.join([cast(row[key], 'text'), ...columns.map((c) => cast(row[c.name], c.kind))])})`,
-      ),
-    );
-    const sets = sql.join(columns.map((c, i) => sql`${sql.ref(c.name)} = v.${sql.raw(`column${i + 2}`)}`));
-    await sql`update ${sql.table(table)} set ${sets} from (values ${values}) as v where ${sql.ref(`${table}.${key}`)} = v.column1`.execute(db);
+  if (target.raw) {
+    const statement = prepared(target.raw, `update "${table}" set ${columns.map((c) => `"${c.name}" = ?`).join(', ')} where "${key}" = ?`);
+    for (const row of rows) statement.run([...columns.map((c) => sqliteValue(row[c.name])), row[key]]);
+    return;
   }
+  // One array parameter per column, expanded by unnest: PostgreSQL parses and plans a
+  // statement of a dozen parameters instead of one of thousands.
+  const names = [key, ...columns.map((c) => c.name)];
+  const kinds: ColumnKind[] = ['text', ...columns.map((c) => c.kind)];
+  const arrays = names.map((name, i) => sql`cast(${rows.map((row) => pgValue(row[name]))} as ${sql.raw(`${kinds[i]}[]`)})`);
+  const sets = sql.join(columns.map((c) => sql`${sql.ref(c.name)} = v.${sql.ref(c.name)}`));
+  await sql`update ${sql.table(table)} set ${sets} from unnest(${sql.join(arrays)}) as v(${sql.join(names.map((n) => sql.ref(n)))}) where ${sql.ref(`${table}.${key}`)} = v.${sql.ref(key)}`.execute(target.db);
 }
 
-function cast(value: unknown, kind: ColumnKind): RawBuilder<unknown> {
-  return sql`cast(${value ?? null} as ${sql.raw(kind)})`;
+function pgValue(value: unknown): unknown {
+  return value === undefined ? null : value;
+}
+
+/** Column types of the tables written in bulk; anything not listed is text. */
+const bulkColumnKinds: Record<string, Record<string, ColumnKind>> = {
+  messages: {
+    marketing: 'integer', attempts: 'integer', next_attempt_at: 'bigint', lease_until: 'bigint', created_at: 'bigint', updated_at: 'bigint',
+    sent_at: 'bigint', delivered_at: 'bigint', read_at: 'bigint', failed_at: 'bigint',
+  },
+  session_steps: { visit: 'integer', at: 'bigint' },
+};
+
+function columnKinds(table: string): Record<string, ColumnKind> {
+  return bulkColumnKinds[table] ?? {};
+}
+
+/** Runs `statement` (with `?` placeholders, SQLite) once per parameter list. */
+export function runEach(raw: BetterSqlite3.Database, statement: string, parameters: ReadonlyArray<unknown[]>): void {
+  const prepared_ = prepared(raw, statement);
+  for (const p of parameters) prepared_.run(p);
 }

@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
-import { updateMany } from './batch.js';
+import { insertRows, runEach, updateRows, type BulkTarget } from './batch.js';
 import type { MessageTable } from './schema.js';
 
 export type MessageRow = Selectable<MessageTable>;
@@ -10,10 +10,8 @@ export type NewMessageRow = Insertable<MessageTable>;
  * Inserts messages; one whose dedupe key (session:node:visit) exists already is
  * skipped, so a step re-run after a crash never creates a second message.
  */
-export async function insertMessages(db: Db, rows: NewMessageRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 500) {
-    await db.insertInto('messages').values(rows.slice(i, i + 500)).onConflict((oc) => oc.doNothing()).execute();
-  }
+export async function insertMessages(target: BulkTarget, rows: NewMessageRow[]): Promise<void> {
+  await insertRows(target, 'messages', rows as unknown as Record<string, unknown>[], true);
 }
 
 /**
@@ -21,17 +19,17 @@ export async function insertMessages(db: Db, rows: NewMessageRow[]): Promise<voi
  * next attempt pushed to the lease's end, in the same statement. A worker killed
  * mid-send leaves the lease to expire and the message is claimed again.
  */
-export async function claimDueMessages(db: Db, dialect: Dialect, now: number, limit: number, leaseMs: number): Promise<MessageRow[]> {
+export async function claimDueMessages(db: Db, raw: BulkTarget['raw'], dialect: Dialect, now: number, limit: number, leaseMs: number): Promise<MessageRow[]> {
   const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
   const due = await sql<MessageRow>`select * from messages where next_attempt_at is not null and next_attempt_at <= ${now} order by next_attempt_at limit ${limit}${lock}`.execute(db);
   const rows = due.rows;
   if (rows.length === 0) return rows;
   const until = now + leaseMs;
-  await db
-    .updateTable('messages')
-    .set((eb) => ({ status: 'sending', lease_until: until, next_attempt_at: until, attempts: eb('attempts', '+', 1), updated_at: now }))
-    .where('id', 'in', rows.map((r) => r.id))
-    .execute();
+  if (raw) {
+    runEach(raw, 'update messages set status = ?, lease_until = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ? where id = ?', rows.map((r) => ['sending', until, until, now, r.id]));
+  } else {
+    await sql`update messages set status = 'sending', lease_until = ${until}, next_attempt_at = ${until}, attempts = attempts + 1, updated_at = ${now} where id = any(cast(${rows.map((r) => r.id)} as text[]))`.execute(db);
+  }
   for (const row of rows) {
     row.attempts += 1;
     row.status = 'sending';
@@ -66,8 +64,8 @@ const outcomeColumns = [
   { name: 'failed_at', kind: 'bigint' },
 ] as const;
 
-export async function saveOutcomes(db: Db, outcomes: MessageOutcome[]): Promise<void> {
-  await updateMany(db, 'messages', 'id', outcomeColumns, outcomes as unknown as Record<string, unknown>[]);
+export async function saveOutcomes(target: BulkTarget, outcomes: MessageOutcome[]): Promise<void> {
+  await updateRows(target, 'messages', 'id', outcomeColumns, outcomes as unknown as Record<string, unknown>[]);
 }
 
 /** Cancels the unsent messages of stopped sessions. */
@@ -121,9 +119,14 @@ export async function nextMessageDueAt(db: Db): Promise<number | null> {
 }
 
 /** Adds sent messages to each contact's counters: one statement per batch. */
-export async function countMessagesOnContacts(db: Db, perContact: Map<string, { count: number; at: number }>): Promise<void> {
+export async function countMessagesOnContacts(target: BulkTarget, perContact: Map<string, { count: number; at: number }>): Promise<void> {
   const rows = [...perContact].map(([id, v]) => ({ id, count: v.count, at: v.at }));
   if (rows.length === 0) return;
-  const values = sql.join(rows.map((r) => sql`(cast(${r.id} as text), cast(${r.count} as integer), cast(${r.at} as bigint))`));
-  await sql`update contacts set total_messages = contacts.total_messages + v.column2, last_message_at = case when contacts.last_message_at is null or contacts.last_message_at < v.column3 then v.column3 else contacts.last_message_at end from (values ${values}) as v where contacts.id = v.column1`.execute(db);
+  if (target.raw) {
+    runEach(target.raw, 'update contacts set total_messages = total_messages + ?, last_message_at = max(coalesce(last_message_at, 0), ?) where id = ?', rows.map((r) => [r.count, r.at, r.id]));
+    return;
+  }
+  await sql`update contacts set total_messages = contacts.total_messages + v.n, last_message_at = greatest(coalesce(contacts.last_message_at, 0), v.at)
+    from unnest(cast(${rows.map((r) => r.id)} as text[]), cast(${rows.map((r) => r.count)} as integer[]), cast(${rows.map((r) => r.at)} as bigint[])) as v(id, n, at)
+    where contacts.id = v.id`.execute(target.db);
 }

@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
-import { updateMany } from './batch.js';
+import { insertRows, updateRows, type BulkTarget } from './batch.js';
 import type { SessionStepTable, SessionTable } from './schema.js';
 
 export type SessionRow = Selectable<SessionTable>;
@@ -74,14 +74,12 @@ const sessionUpdateColumns = [
   { name: 'ended_at', kind: 'bigint' },
 ] as const;
 
-export async function saveSessions(db: Db, updates: SessionUpdate[]): Promise<void> {
-  await updateMany(db, 'sessions', 'id', sessionUpdateColumns, updates as unknown as Record<string, unknown>[]);
+export async function saveSessions(target: BulkTarget, updates: SessionUpdate[]): Promise<void> {
+  await updateRows(target, 'sessions', 'id', sessionUpdateColumns, updates as unknown as Record<string, unknown>[]);
 }
 
-export async function insertSteps(db: Db, steps: SessionStepRow[]): Promise<void> {
-  for (let i = 0; i < steps.length; i += 2000) {
-    await db.insertInto('session_steps').values(steps.slice(i, i + 2000)).execute();
-  }
+export async function insertSteps(target: BulkTarget, steps: SessionStepRow[]): Promise<void> {
+  await insertRows(target, 'session_steps', steps as unknown as Record<string, unknown>[]);
 }
 
 export async function findSession(db: Db, workspaceId: string, id: string): Promise<SessionRow | undefined> {
