@@ -92,7 +92,7 @@ function pgValue(value: unknown): unknown {
 const bulkColumnKinds: Record<string, Record<string, ColumnKind>> = {
   messages: {
     marketing: 'integer', attempts: 'integer', next_attempt_at: 'bigint', lease_until: 'bigint', created_at: 'bigint', updated_at: 'bigint',
-    sent_at: 'bigint', delivered_at: 'bigint', read_at: 'bigint', failed_at: 'bigint',
+    sent_at: 'bigint', delivered_at: 'bigint', read_at: 'bigint', failed_at: 'bigint', segments: 'integer',
   },
   session_steps: { visit: 'integer', at: 'bigint' },
 };

@@ -210,6 +210,40 @@ export interface MessageTable {
   delivered_at: number | null;
   read_at: number | null;
   failed_at: number | null;
+  segments: number | null;
+  encoding: string | null;
+}
+
+export interface ProviderSettingsTable {
+  workspace_id: string;
+  channel: 'whatsapp' | 'sms' | 'email';
+  /** whatsapp-cloud | twilio | smtp */
+  provider: string;
+  config: string;
+  secrets: string;
+  /** unverified | ok | error */
+  status: string;
+  status_error: string | null;
+  status_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookEventTable {
+  id: string;
+  workspace_id: string | null;
+  provider: string;
+  outcome: string;
+  reason: string | null;
+  remote_address: string | null;
+  body_sha256: string | null;
+  created_at: number;
+}
+
+export interface RateBucketTable {
+  key: string;
+  window_start: number;
+  count: number;
 }
 
 export interface Schema {
@@ -227,6 +261,9 @@ export interface Schema {
   sessions: SessionTable;
   session_steps: SessionStepTable;
   messages: MessageTable;
+  provider_settings: ProviderSettingsTable;
+  webhook_events: WebhookEventTable;
+  rate_buckets: RateBucketTable;
 }
 
 export type ContactRow = Selectable<ContactTable>;
