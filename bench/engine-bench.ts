@@ -21,6 +21,7 @@ import { claimDueSessions } from '../src/store/session-repository.js';
 
 export interface EngineFigures {
   dialect: Dialect;
+  delivery: 'inline' | 'dispatch';
   contacts: number;
   workers: number;
   enrollmentsPerSecond: number;
@@ -74,7 +75,7 @@ export async function createBenchDatabase(dialect: Dialect, adminUrl: string): P
   };
 }
 
-function benchContext(database: Database, waker: LocalWaker): Context {
+function benchContext(database: Database, waker: LocalWaker, inline = true): Context {
   const log = pino({ level: 'silent' });
   return {
     config: loadConfig({ LOG_LEVEL: 'silent' }),
@@ -83,7 +84,7 @@ function benchContext(database: Database, waker: LocalWaker): Context {
     log,
     secretKey: 'bench-secret-key-0123456789abcdef0123',
     wake: new WakeRelay(waker, database, log),
-    channels: new SandboxOnlyRegistry(),
+    channels: new SandboxOnlyRegistry({ inline }),
     versions: new VersionCache(),
   };
 }
@@ -98,10 +99,10 @@ export function percentile(sorted: number[], p: number): number {
  * tag per message, each message recorded durably (queued, dispatched to the sandbox,
  * delivered). A step is one node run that queues and dispatches a message.
  */
-export async function runDrip(dialect: Dialect, adminUrl: string, contacts: number, workers = 1): Promise<EngineFigures> {
+export async function runDrip(dialect: Dialect, adminUrl: string, contacts: number, workers = 1, delivery: 'inline' | 'dispatch' = 'inline'): Promise<EngineFigures> {
   const bench = await createBenchDatabase(dialect, adminUrl);
   const waker = new LocalWaker();
-  const ctx = benchContext(bench.database, waker);
+  const ctx = benchContext(bench.database, waker, delivery === 'inline');
   try {
     const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
     const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
@@ -150,11 +151,34 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
     const delivered = await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'delivered').executeTakeFirstOrThrow();
     if (Number(delivered.n) !== contacts * 3) throw new Error(`expected ${contacts * 3} delivered messages, found ${delivered.n}`);
 
-    // Timer lateness: when a delay's wake-up actually ran, against when it was due.
-    const steps = await sql<{ session_id: string; outcome: string; detail: string | null; at: number | string }>`
+    const { timer, sendLate } = await lateness(ctx);
+    return {
+      dialect,
+      delivery,
+      contacts,
+      workers,
+      enrollmentsPerSecond: Math.round(contacts / enrollSeconds),
+      stepsPerSecond: Math.round((contacts * 3) / runSeconds),
+      runSeconds: Math.round(runSeconds * 100) / 100,
+      timerLatenessP50Ms: percentile(timer, 50),
+      timerLatenessP99Ms: percentile(timer, 99),
+      sendLatenessP50Ms: percentile(sendLate, 50),
+      sendLatenessP99Ms: percentile(sendLate, 99),
+    };
+  } finally {
+    await bench.drop();
+  }
+}
+
+/**
+ * Timer lateness: how late each delay's wake-up ran against when it was due; send
+ * lateness: how long after its step queued it each message was delivered.
+ */
+async function lateness(ctx: Context): Promise<{ timer: number[]; sendLate: number[] }> {
+  const db = ctx.database.db;
+  const steps = await sql<{ session_id: string; outcome: string; detail: string | null; at: number | string }>`
       select session_id, outcome, detail, at from session_steps order by session_id, id`.execute(db);
     const timer: number[] = [];
-    const dueBySessionNode = new Map<string, number>();
     let due: number | null = null;
     let current = '';
     for (const row of steps.rows) {
@@ -165,7 +189,6 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
       if (row.outcome === 'waiting') due = Date.parse(JSON.parse(row.detail ?? '{}').until as string);
       else if (row.outcome === 'queued' && due !== null) {
         timer.push(Number(row.at) - due);
-        dueBySessionNode.set(`${row.session_id}`, due);
         due = null;
       }
     }
@@ -174,17 +197,78 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
     const sendLate = sends.rows.map((r) => Number(r.sent_at) - Number(r.created_at));
     timer.sort((a, b) => a - b);
     sendLate.sort((a, b) => a - b);
+    return { timer, sendLate };
+}
+
+export interface SteadyFigures {
+  dialect: Dialect;
+  ratePerSecond: number;
+  seconds: number;
+  timerLatenessP50Ms: number;
+  timerLatenessP99Ms: number;
+  timerLatenessMaxMs: number;
+  startLatenessP99Ms: number;
+}
+
+/**
+ * Timer precision under a steady load below capacity: enrollments arrive at a fixed
+ * rate for a while (as API traffic would) while the worker runs the same drip.
+ */
+export async function runSteady(dialect: Dialect, adminUrl: string, ratePerSecond: number, seconds: number): Promise<SteadyFigures> {
+  const bench = await createBenchDatabase(dialect, adminUrl);
+  const waker = new LocalWaker();
+  const ctx = benchContext(bench.database, waker);
+  try {
+    const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
+    const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
+      name: 'Drip',
+      steps: [
+        { type: 'sms', text: 'Hello {{context.first_name}}' },
+        { type: 'sms', delay: { seconds: 1 }, text: 'Day two, {{context.first_name}}' },
+        { type: 'sms', delay: { seconds: 1 }, text: 'Last one, {{context.first_name}}' },
+      ],
+    });
+    await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+    const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, { batchSize: 1000, pollIntervalMs: 200, dispatchConcurrency: 64 });
+    worker.start();
+    const tick = 50;
+    const perTick = Math.max(1, Math.round((ratePerSecond * tick) / 1000));
+    let n = 0;
+    const start = performance.now();
+    while (performance.now() - start < seconds * 1000) {
+      const due = start + (n / perTick) * tick;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await Promise.all(
+        Array.from({ length: perTick }, (_, j) =>
+          triggerDefinition(ctx, ctx.versions, workspaceId, 'sequence', {
+            definitionId: sequence.id,
+            phone: `+1415${String(5000000 + n * perTick + j).padStart(7, '0')}`,
+            context: { first_name: 'Steady' },
+          }),
+        ),
+      );
+      n += 1;
+    }
+    const db = ctx.database.db;
+    for (;;) {
+      const open = await db.selectFrom('sessions').select('id').where('wake_at', 'is not', null).limit(1).execute();
+      const pending = await db.selectFrom('messages').select('id').where('next_attempt_at', 'is not', null).limit(1).execute();
+      if (open.length === 0 && pending.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await worker.stop();
+    const { timer } = await lateness(ctx);
+    const starts = await sql<{ late: number | string }>`select m.sent_at - s.created_at as late from messages m join sessions s on s.id = m.session_id where m.node_id = 'step-1'`.execute(db);
+    const startLate = starts.rows.map((r) => Number(r.late)).sort((a, b) => a - b);
     return {
       dialect,
-      contacts,
-      workers,
-      enrollmentsPerSecond: Math.round(contacts / enrollSeconds),
-      stepsPerSecond: Math.round((contacts * 3) / runSeconds),
-      runSeconds: Math.round(runSeconds * 100) / 100,
+      ratePerSecond,
+      seconds,
       timerLatenessP50Ms: percentile(timer, 50),
       timerLatenessP99Ms: percentile(timer, 99),
-      sendLatenessP50Ms: percentile(sendLate, 50),
-      sendLatenessP99Ms: percentile(sendLate, 99),
+      timerLatenessMaxMs: timer.at(-1) ?? 0,
+      startLatenessP99Ms: percentile(startLate, 99),
     };
   } finally {
     await bench.drop();

@@ -33,10 +33,24 @@ export interface TemplateComponentValues {
 
 export type SendResult =
   | { ok: true; providerMessageId: string; status?: 'sent' | 'delivered'; details?: Record<string, unknown> }
-  | { ok: false; retryable: boolean; code: string; message: string; retryAfterMs?: number };
+  | {
+      ok: false;
+      retryable: boolean;
+      code: string;
+      message: string;
+      retryAfterMs?: number;
+      /** The provider refused our credentials (expired token, missing permission): the workspace's channel status should show it. */
+      authFailure?: boolean;
+    };
 
 export interface ChannelAdapter {
   /** Provider name recorded on the message: sandbox, whatsapp-cloud, twilio, smtp. */
   readonly provider: string;
+  /**
+   * True when a send completes without leaving the process (the sandbox): the engine
+   * then records it in the same transaction that queues the message, exactly once.
+   * Adapters that call a provider leave it unset and go through the dispatcher.
+   */
+  readonly inline?: boolean;
   send(message: OutboundMessage): Promise<SendResult>;
 }

@@ -7,6 +7,12 @@ import type { ChannelAdapter, OutboundMessage, SendResult } from './channel.js';
  */
 export class SandboxChannel implements ChannelAdapter {
   readonly provider = 'sandbox';
+  readonly inline: boolean;
+
+  /** `inline: false` makes the sandbox go through the dispatcher like a remote provider (benchmarks, tests). */
+  constructor(options: { inline?: boolean } = {}) {
+    this.inline = options.inline ?? true;
+  }
 
   async send(message: OutboundMessage): Promise<SendResult> {
     return { ok: true, providerMessageId: `sandbox-${message.id}`, status: 'delivered' };

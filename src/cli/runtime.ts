@@ -59,7 +59,7 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
     log,
     secretKey: resolveSecretKey(config),
     wake: new WakeRelay(local, database, log),
-    channels: new SandboxOnlyRegistry(),
+    channels: new SandboxOnlyRegistry({ inline: config.sandboxDelivery === 'inline' }),
     versions: new VersionCache(),
   };
   return { ctx, local, close: () => database.close() };

@@ -56,7 +56,7 @@ export async function runServer(role: ProcessRole, env: Record<string, string | 
           '',
           `  curl -H "Authorization: Bearer ${first.token}" ${base}/api/v1/me`,
           '',
-          `Dashboard login: admin@localhost / ${first.password}`,
+          `Admin login: admin@localhost / ${first.password}`,
           `API reference: ${base}/docs`,
           '',
         ].join('\n') + '\n',

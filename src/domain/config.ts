@@ -24,6 +24,7 @@ export interface Config {
   readonly whatsappRatePerSecond: number;
   readonly webhookTimeoutMs: number;
   readonly dispatchLeaseMs: number;
+  readonly sandboxDelivery: 'inline' | 'dispatch';
 }
 
 type Env = Record<string, string | undefined>;
@@ -54,6 +55,7 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_DISPATCH_CONCURRENCY', description: 'Provider requests a worker keeps in flight at once', example: '32', defaultValue: '32' },
   { name: 'NUDGE_WHATSAPP_RATE_PER_SECOND', description: 'Messages per second per WhatsApp phone number, shared by every worker', example: '80', defaultValue: '80' },
   { name: 'NUDGE_DISPATCH_LEASE_MS', description: 'How long a worker holds a message it is sending before another worker may try it (after a crash)', example: '60000', defaultValue: '60000' },
+  { name: 'NUDGE_SANDBOX_DELIVERY', description: 'inline: sandbox messages are recorded as delivered in the transaction that queues them; dispatch: they go through the dispatcher like a real provider (to rehearse that path)', example: 'inline', defaultValue: 'inline' },
   { name: 'NUDGE_WEBHOOK_TIMEOUT_MS', description: 'Timeout of outgoing HTTP calls (webhook nodes, providers)', example: '10000', defaultValue: '10000' },
 ];
 
@@ -83,6 +85,14 @@ function integer(env: Env, name: string, min: number, max: number): number {
     throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${value}")`, spec(name).example);
   }
   return parsed;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T {
+  const value = raw(env, name) ?? '';
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${value}")`, spec(name).example);
+  }
+  return value as T;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -135,5 +145,6 @@ export function loadConfig(env: Env): Config {
     whatsappRatePerSecond: integer(env, 'NUDGE_WHATSAPP_RATE_PER_SECOND', 1, 10_000),
     webhookTimeoutMs: integer(env, 'NUDGE_WEBHOOK_TIMEOUT_MS', 100, 120_000),
     dispatchLeaseMs: integer(env, 'NUDGE_DISPATCH_LEASE_MS', 1000, 3_600_000),
+    sandboxDelivery: oneOf(env, 'NUDGE_SANDBOX_DELIVERY', ['inline', 'dispatch'] as const),
   });
 }

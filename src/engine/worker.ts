@@ -15,7 +15,7 @@ import { advanceSession, type ContactSnapshot, type SessionState, type WebhookRe
 import { stopSessions } from './session-control.js';
 import type { VersionCache } from './version-cache.js';
 import type { LocalWaker } from './waker.js';
-import { computeBackoff, maxAttempts } from './backoff.js';
+import { outcomeOf } from './send-outcome.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -128,6 +128,7 @@ export class Worker {
       const messages: NewMessageRow[] = [];
       const steps: SessionStepRow[] = [];
       const stopped: string[] = [];
+      const sentCounts = new Map<string, { count: number; at: number }>();
       for (const session of due) {
         const version = versions.get(session.version_id);
         const contactRow = contacts.get(session.contact_id);
@@ -137,6 +138,7 @@ export class Worker {
         }
         const state = states.get(session.id)!;
         const contact = toSnapshot(contactRow);
+        let stopNow: string | null = null;
         const result = advanceSession(version.graph, {
           id: session.id,
           workspace_id: session.workspace_id,
@@ -163,7 +165,7 @@ export class Worker {
           const id = newId(now);
           result.state.last_message_id = id;
           const provider = m.failed ? 'none' : this.channels.providerFor(session.workspace_id, m.channel);
-          messages.push({
+          const row: NewMessageRow = {
             id,
             workspace_id: session.workspace_id,
             contact_id: session.contact_id,
@@ -192,8 +194,33 @@ export class Worker {
             delivered_at: null,
             read_at: null,
             failed_at: m.failed?.status === 'failed' ? now : null,
-          });
-          if (!m.failed) queued += 1;
+          };
+          if (!m.failed) {
+            // An inline channel (the sandbox) sends inside this transaction: the message is
+            // queued and dispatched in one commit, exactly once, with no lease to expire.
+            const adapter = this.channels.adapterFor(session.workspace_id, m.channel, provider);
+            if (adapter.inline) {
+              const sent = await adapter.send({ id, workspaceId: session.workspace_id, channel: m.channel, to: m.recipient ?? '', content: m.content });
+              const outcome = outcomeOf({ id, attempts: 1 }, sent, now);
+              Object.assign(row, outcome, { attempts: 1 });
+              if (outcome.sent_at !== null) {
+                const c = sentCounts.get(session.contact_id) ?? { count: 0, at: now };
+                c.count += 1;
+                sentCounts.set(session.contact_id, c);
+              } else if (outcome.status === 'failed' && m.on_failure === 'stop' && result.status !== 'completed') {
+                stopNow = `send_failed:${outcome.error_code ?? 'unknown'}`;
+              }
+            }
+            if (row.status === 'queued') queued += 1;
+          }
+          messages.push(row);
+        }
+        if (stopNow !== null) {
+          result.status = 'stopped';
+          result.end_reason = stopNow;
+          result.current_node = null;
+          result.wake_at = null;
+          result.call = null;
         }
         for (const s of result.steps) {
           steps.push({
@@ -231,6 +258,7 @@ export class Worker {
       await messagesRepo.insertMessages(bulk, messages);
       await sessionsRepo.saveSessions(bulk, updates);
       await sessionsRepo.insertSteps(bulk, steps);
+      await messagesRepo.countMessagesOnContacts(bulk, sentCounts);
       if (stopped.length > 0) await messagesRepo.cancelQueuedForSessions(trx, stopped, now, 'send_failed');
       return due.length;
     });
@@ -322,58 +350,15 @@ export class Worker {
     const counts = new Map<string, { count: number; at: number }>();
     const stopSessionIds: string[] = [];
     claimed.forEach((message, i) => {
-      const result = results[i]!;
-      if (result.ok) {
-        const delivered = result.status === 'delivered';
-        outcomes.push({
-          id: message.id,
-          status: delivered ? 'delivered' : 'sent',
-          provider_message_id: result.providerMessageId,
-          error_code: null,
-          error_message: null,
-          next_attempt_at: null,
-          lease_until: null,
-          updated_at: done,
-          sent_at: done,
-          delivered_at: delivered ? done : null,
-          failed_at: null,
-        });
+      const outcome = outcomeOf(message, results[i]!, done);
+      outcomes.push(outcome);
+      if (outcome.sent_at !== null) {
         const c = counts.get(message.contact_id) ?? { count: 0, at: done };
         c.count += 1;
         counts.set(message.contact_id, c);
-        return;
+      } else if (outcome.status === 'failed' && message.on_failure === 'stop' && message.session_id) {
+        stopSessionIds.push(message.session_id);
       }
-      const retry = result.retryable && message.attempts < maxAttempts;
-      if (retry) {
-        outcomes.push({
-          id: message.id,
-          status: 'queued',
-          provider_message_id: null,
-          error_code: result.code,
-          error_message: result.message.slice(0, 1000),
-          next_attempt_at: done + computeBackoff(message.attempts, result.retryAfterMs),
-          lease_until: null,
-          updated_at: done,
-          sent_at: null,
-          delivered_at: null,
-          failed_at: null,
-        });
-        return;
-      }
-      outcomes.push({
-        id: message.id,
-        status: 'failed',
-        provider_message_id: null,
-        error_code: result.retryable ? 'max_attempts_exceeded' : result.code,
-        error_message: result.message.slice(0, 1000),
-        next_attempt_at: null,
-        lease_until: null,
-        updated_at: done,
-        sent_at: null,
-        delivered_at: null,
-        failed_at: done,
-      });
-      if (message.on_failure === 'stop' && message.session_id) stopSessionIds.push(message.session_id);
     });
 
     await db.transaction().execute(async (trx) => {

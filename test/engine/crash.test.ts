@@ -15,7 +15,11 @@ import { kill9, sleep, startNudge, type NudgeProcess } from '../support/processe
 const contacts = Number(process.env.NUDGE_CRASH_CONTACTS ?? 2000);
 const kills = Number(process.env.NUDGE_CRASH_KILLS ?? 6);
 
-describe.each(dialects)('kill -9 during a run on %s', (dialect) => {
+// The sandbox is run through the dispatcher (as a remote provider would be: claim, lease,
+// send, record) on both engines, and inline on SQLite as well.
+const cases = dialects.flatMap((dialect) => (dialect === 'sqlite' ? [[dialect, 'dispatch'], [dialect, 'inline']] : [[dialect, 'dispatch']]) as Array<[typeof dialect, string]>);
+
+describe.each(cases)('kill -9 during a run on %s, sandbox delivery %s', (dialect, delivery) => {
   let ctx: TestContext;
   let workspaceId: string;
   let sequenceId: string;
@@ -45,6 +49,7 @@ describe.each(dialects)('kill -9 during a run on %s', (dialect) => {
     const env: Record<string, string> = {
       NUDGE_DATA_DIR: ctx.database.dataDir,
       NUDGE_DISPATCH_LEASE_MS: '1500',
+      NUDGE_SANDBOX_DELIVERY: delivery,
       NUDGE_WORKER_BATCH_SIZE: '200',
       NUDGE_POLL_INTERVAL_MS: '100',
       NUDGE_SECRET_KEY: 'crash-test-secret-key-0123456789abcdef',

@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/domain/clock.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { createTestWorker } from '../support/engine.js';
+import { SandboxOnlyRegistry } from '../../src/engine/channel-registry.js';
 
 const day = 86_400_000;
 
@@ -78,6 +79,17 @@ describe.each(dialects)('sequences end to end on %s', (dialect) => {
     expect(restart.statusCode).toBe(201);
     const contact = await post('/api/v1/actions/get-sequence', { sequence_id: sequenceId });
     expect(contact.json()).toMatchObject({ id: sequenceId, status: 'published', sessions_count: 2 });
+  });
+
+  it('sends through the dispatcher when the sandbox is set to dispatch, with the same result', async () => {
+    const sequenceId = await publishedSequence({ name: 'Dispatched', steps: [{ type: 'sms', text: 'Via dispatcher {{context.n}}' }] });
+    const s = (await post('/api/v1/actions/trigger-sequence', { sequence_id: sequenceId, phone: '+14155550777', context: { n: 7 } })).json();
+    const worker = createTestWorker(t.ctx, { channels: new SandboxOnlyRegistry({ inline: false }) });
+    await worker.runSchedulerOnce();
+    expect((await messagesOf(`session_id=${s.id}`))[0]!.status).toBe('queued');
+    expect(await worker.runDispatcherOnce()).toBeGreaterThanOrEqual(1);
+    const [message] = await messagesOf(`session_id=${s.id}`);
+    expect(message).toMatchObject({ status: 'delivered', provider: 'sandbox', content: { text: 'Via dispatcher 7' } });
   });
 
   it('starts exactly one session for 50 concurrent identical calls', async () => {
@@ -232,7 +244,8 @@ describe.each(dialects)('sequences end to end on %s', (dialect) => {
   it('stops a session through the API and cancels its queued messages', async () => {
     const id = await publishedSequence({ name: 'Stoppable', steps: [{ type: 'sms', text: 'one' }, { type: 'sms', delay: { days: 1 }, text: 'two' }] });
     const s = (await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155550501' })).json();
-    const worker = createTestWorker(t.ctx);
+    // The sandbox going through the dispatcher, as a remote provider would, so a message can sit queued.
+    const worker = createTestWorker(t.ctx, { channels: new SandboxOnlyRegistry({ inline: false }) });
     await worker.runSchedulerOnce();
     // The first message is queued but not yet dispatched.
     expect((await messagesOf(`session_id=${s.id}`))[0]!.status).toBe('queued');

@@ -1,0 +1,56 @@
+import type { SendResult } from '../channels/channel.js';
+import type { MessageOutcome } from '../store/message-repository.js';
+import { computeBackoff, maxAttempts } from './backoff.js';
+
+/**
+ * What a send result does to its message, in one place for the dispatcher, inline
+ * channels and direct sends: accepted → sent (or delivered); retryable → queued again
+ * after a backoff that honours Retry-After, until the attempts run out; permanent → failed.
+ * `attempts` counts the attempt just made.
+ */
+export function outcomeOf(message: { id: string; attempts: number }, result: SendResult, done: number): MessageOutcome {
+  if (result.ok) {
+    const delivered = result.status === 'delivered';
+    return {
+      id: message.id,
+      status: delivered ? 'delivered' : 'sent',
+      provider_message_id: result.providerMessageId,
+      error_code: null,
+      error_message: null,
+      next_attempt_at: null,
+      lease_until: null,
+      updated_at: done,
+      sent_at: done,
+      delivered_at: delivered ? done : null,
+      failed_at: null,
+    };
+  }
+  if (result.retryable && message.attempts < maxAttempts) {
+    return {
+      id: message.id,
+      status: 'queued',
+      provider_message_id: null,
+      error_code: result.code,
+      error_message: result.message.slice(0, 1000),
+      next_attempt_at: done + computeBackoff(message.attempts, result.retryAfterMs),
+      lease_until: null,
+      updated_at: done,
+      sent_at: null,
+      delivered_at: null,
+      failed_at: null,
+    };
+  }
+  return {
+    id: message.id,
+    status: 'failed',
+    provider_message_id: null,
+    error_code: result.retryable ? 'max_attempts_exceeded' : result.code,
+    error_message: result.message.slice(0, 1000),
+    next_attempt_at: null,
+    lease_until: null,
+    updated_at: done,
+    sent_at: null,
+    delivered_at: null,
+    failed_at: done,
+  };
+}
