@@ -236,6 +236,13 @@ export async function disableDefinition(ctx: Context, workspaceId: string, kind:
   return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
 }
 
+/** Archives: no new enrollments and it cannot be published again; running sessions go on to their end. */
+export async function archiveDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string) {
+  await requireDefinition(ctx, workspaceId, kind, id);
+  await repo.updateDefinition(ctx.database.db, workspaceId, id, { status: 'archived', updated_at: ctx.clock.now() });
+  return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
+}
+
 /** Deletes a definition: it disappears from the API and its running sessions stop. */
 export async function deleteDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string): Promise<void> {
   await requireDefinition(ctx, workspaceId, kind, id);

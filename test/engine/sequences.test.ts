@@ -149,6 +149,26 @@ describe.each(dialects)('sequences end to end on %s', (dialect) => {
     expect(await texts(c.id)).toEqual(['v2 first', 'v2 second']);
   });
 
+  it('stops new enrollments when disabled or archived, and lets running sessions finish', async () => {
+    const id = await publishedSequence({ name: 'Lifecycle', steps: [{ type: 'sms', text: 'one' }, { type: 'sms', delay: { hours: 1 }, text: 'two' }] });
+    const running = (await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155550801' })).json();
+    const worker = createTestWorker(t.ctx);
+    await worker.drain();
+    const disabled = await post(`/api/v1/sequences/${id}/disable`, {});
+    expect(disabled.json().sequence.status).toBe('paused');
+    expect((await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155550802' })).statusCode).toBe(404);
+    expect((await post('/api/v1/actions/get-sequence', { sequence_id: id })).json().status).toBe('paused');
+    await post(`/api/v1/sequences/${id}/enable`, {});
+    expect((await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155550802' })).statusCode).toBe(201);
+    const archived = await post(`/api/v1/sequences/${id}/archive`, {});
+    expect(archived.json().sequence.status).toBe('archived');
+    expect((await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155550803' })).statusCode).toBe(404);
+    expect((await post(`/api/v1/sequences/${id}/publish`, {})).statusCode).toBe(422);
+    clock.advance(3_600_000);
+    await worker.drain();
+    expect((await messagesOf(`session_id=${running.id}`)).map((m) => m.content.text)).toEqual(['two', 'one']);
+  });
+
   it('refuses an invalid graph naming every problem and writes nothing', async () => {
     const before = await t.ctx.database.db.selectFrom('definitions').select('id').execute();
     const res = await post('/api/v1/sequences', {

@@ -257,6 +257,22 @@ function registerResource(app: App, ctx: Context, kind: DefinitionKind): void {
   }
 
   app.post(
+    `/api/v1/${plural}/:id/archive`,
+    {
+      config: { scope: writeScope },
+      schema: {
+        summary: `Archive a ${kind}`,
+        description: `Retires the ${kind}: no new enrollments, and it cannot be published again. Running sessions continue to their end.`,
+        tags: [tag],
+        operationId: `archive${Label}`,
+        params: IdParams,
+        response: { 200: ok(Type.Object({ success: Type.Boolean(), [kind]: Resource }), `The archived ${kind}`, { success: true, [kind]: resourceExample(kind, 'archived') }), ...errorResponses(...authErrors, 404) },
+      },
+    },
+    async (request) => wrap(await definitions.archiveDefinition(ctx, request.principal!.workspaceId, kind, requireId((request.params as { id: string }).id))),
+  );
+
+  app.post(
     `/api/v1/${plural}/:id/disable`,
     {
       config: { scope: writeScope },
