@@ -222,7 +222,7 @@ export function advanceSession(
 
   let nodeId: string | null = session.current_node;
   // Resuming a wait: the node was entered before; it must not count as a new visit.
-  let resuming = state.wait?.node === nodeId || (nodeId !== null && state.calls !== undefined && hasPendingCall(state, nodeId));
+  let resuming = state.wait?.node === nodeId;
 
   while (nodeId !== null) {
     if (result.nodes_run >= maxNodesPerAdvance) {
@@ -364,13 +364,19 @@ export function advanceSession(
         const key = `${node.id}:${visit}`;
         const done = state.calls?.[key];
         if (!done) {
-          result.nodes_run += 1;
+          const pending = state.wait?.node === node.id && state.wait.visit === visit ? state.wait : null;
+          if (pending && pending.until !== null && env.now < pending.until) return pause(result, session, pending.until, 'running');
+          // First call, or the result never came back (a crash mid-call): call again with the
+          // same idempotency key, so a receiver that honours it sees one request.
+          if (!pending) result.nodes_run += 1;
           const request = buildWebhookRequest(node, scope(), `${session.id}:${key}`);
           result.call = { node_id: node.id, visit, save_as: node.save_as ?? node.id, request };
-          step('calling', { method: request.method, url: request.url });
-          // Woken again if the call's result never arrives (a crash mid-call): the call is retried.
-          return pause(result, session, env.now + env.callTimeoutMs + 30_000, 'running');
+          const until = env.now + env.callTimeoutMs + 30_000;
+          state.wait = { node: node.id, visit, until };
+          step(pending ? 'calling_again' : 'calling', { method: request.method, url: request.url });
+          return pause(result, session, until, 'running');
         }
+        state.wait = null;
         state.webhook = { ...(state.webhook ?? {}), [node.save_as ?? node.id]: done };
         delete state.calls![key];
         step(done.ok ? 'succeeded' : 'failed', { status: done.status, error: done.error ?? null });
@@ -408,10 +414,6 @@ export function advanceSession(
 function pickTimeZone(...zones: Array<string | null | undefined>): string {
   for (const zone of zones) if (zone && isValidTimeZone(zone)) return zone;
   return 'UTC';
-}
-
-function hasPendingCall(state: SessionState, nodeId: string): boolean {
-  return Object.keys(state.calls ?? {}).some((k) => k.startsWith(`${nodeId}:`));
 }
 
 function pause(result: AdvanceResult, session: SessionInput, until: number | null, status: 'running' | 'waiting'): AdvanceResult {

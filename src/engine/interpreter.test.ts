@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { compileGraph, type Graph } from '../domain/definition.js';
+import { advanceSession, type ContactSnapshot, type SessionInput, type SessionState } from './interpreter.js';
+
+const contact: ContactSnapshot = {
+  id: 'c1',
+  phone: '+14155550123',
+  email: null,
+  name: 'Ada Lovelace',
+  first_name: 'Ada',
+  last_name: 'Lovelace',
+  timezone: 'Europe/Paris',
+  language: 'en',
+  metadata: {},
+  whatsapp_opted_out_at: null,
+  sms_opted_out_at: null,
+  email_opted_out_at: null,
+};
+
+const env = (now: number) => ({ now, tags: new Set<string>(), lastMessageStatus: null, defaultTimezone: 'UTC', callTimeoutMs: 10_000 });
+
+function session(graph: Graph, state: SessionState = { visits: {} }, current = graph.entry ?? null, expiresAt: number | null = null): SessionInput {
+  return { id: 's1', workspace_id: 'w', definition_id: 'd', contact_id: 'c1', kind: 'flow', current_node: current, expires_at: expiresAt, created_at: 0, steps_run: 0, context: { first: 'x' }, event: null, state };
+}
+
+describe('interpreter', () => {
+  const hook: Graph = {
+    entry: 'call',
+    nodes: [
+      { id: 'call', type: 'webhook', url: 'http://127.0.0.1:1/x', body: '{"a":"{{context.first}}"}' },
+      { id: 'after', type: 'send_message', channel: 'sms', content: { text: 'done {{webhook.call.status}}' } },
+    ],
+    edges: [{ from: 'call', to: 'after' }],
+  };
+
+  it('calls a webhook again with the same idempotency key when its result never arrived', () => {
+    const graph = compileGraph(hook);
+    const first = advanceSession(graph, session(hook), contact, env(1000));
+    expect(first.call?.request.idempotency_key).toBe('s1:call:1');
+    expect(first.wake_at).toBe(1000 + 10_000 + 30_000);
+    // Woken at the safety deadline with no result: the same visit, the same key.
+    const again = advanceSession(graph, session(hook, first.state, 'call'), contact, env(first.wake_at!));
+    expect(again.call?.request.idempotency_key).toBe('s1:call:1');
+    expect(again.steps.map((s) => s.outcome)).toEqual(['calling_again']);
+    // With the result stored, it goes on and the result is usable.
+    const state = { ...again.state, calls: { 'call:1': { ok: true, status: 201, body: {} } } };
+    const done = advanceSession(graph, session(hook, state, 'call'), contact, env(first.wake_at! + 5));
+    expect(done.status).toBe('completed');
+    expect(done.messages[0]?.content).toEqual({ kind: 'text', text: 'done 201' });
+  });
+
+  it('keeps waiting when a delay is woken early, and does not count a second visit', () => {
+    const graph: Graph = {
+      entry: 'd',
+      nodes: [
+        { id: 'd', type: 'delay', duration: { minutes: 5 } },
+        { id: 'm', type: 'send_message', channel: 'sms', content: { text: 'hi' } },
+      ],
+      edges: [{ from: 'd', to: 'm' }],
+    };
+    const compiled = compileGraph(graph);
+    const first = advanceSession(compiled, session(graph), contact, env(0));
+    expect(first.wake_at).toBe(300_000);
+    const early = advanceSession(compiled, session(graph, first.state, 'd'), contact, env(100_000));
+    expect(early.wake_at).toBe(300_000);
+    expect(early.messages).toHaveLength(0);
+    const due = advanceSession(compiled, session(graph, early.state, 'd'), contact, env(300_000));
+    expect(due.messages).toHaveLength(1);
+    expect(due.state.visits).toEqual({ d: 1, m: 1 });
+  });
+
+  it('waits for a reply indefinitely when the node has no timeout, until the flow expires', () => {
+    const graph: Graph = {
+      entry: 'w',
+      nodes: [{ id: 'w', type: 'wait_for_reply', branches: [{ id: 'any', match: { type: 'any' } }] }],
+      edges: [],
+    };
+    const compiled = compileGraph(graph);
+    const open = advanceSession(compiled, { ...session(graph), kind: 'sequence' }, contact, env(0));
+    expect(open.status).toBe('waiting');
+    expect(open.wake_at).toBeNull();
+    const flow = advanceSession(compiled, session(graph, { visits: {} }, 'w', 60_000), contact, env(0));
+    expect(flow.wake_at).toBe(60_000);
+    const expired = advanceSession(compiled, session(graph, flow.state, 'w', 60_000), contact, env(60_000));
+    expect(expired.status).toBe('expired');
+  });
+
+  it('waits until the next time of day in the contact’s time zone', () => {
+    const graph: Graph = { entry: 'd', nodes: [{ id: 'd', type: 'delay', until: { time: '09:00' } }], edges: [] };
+    // 2026-05-07 10:00 UTC is 12:00 in Paris: the next 09:00 Paris is the 8th at 07:00 UTC.
+    const result = advanceSession(compileGraph(graph), session(graph), contact, env(Date.UTC(2026, 4, 7, 10, 0)));
+    expect(new Date(result.wake_at!).toISOString()).toBe('2026-05-08T07:00:00.000Z');
+  });
+});
