@@ -1,7 +1,7 @@
 import type { DefinitionKind } from '../domain/definition.js';
 import { AppError, invalid, notFound } from '../domain/errors.js';
 import { newId, isUuid } from '../domain/ids.js';
-import { isPlainObject, toJson } from '../domain/json.js';
+import { isPlainObject, nestsDeeperThan, toJson } from '../domain/json.js';
 import { normalizePhone } from '../domain/phone.js';
 import * as definitions from '../store/definition-repository.js';
 import * as contacts from '../store/engine-contact-repository.js';
@@ -44,6 +44,7 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
     });
   }
   if (input.context !== undefined && !isPlainObject(input.context)) throw invalid('context', 'must be an object');
+  if (nestsDeeperThan(input.context, 16)) throw invalid('context', 'must not nest objects or arrays more than 16 levels deep');
   const contextJson = toJson(input.context ?? {});
   if (contextJson.length > 32_768) throw invalid('context', 'must be at most 32 KiB as JSON');
 
