@@ -1,6 +1,8 @@
 import { ConfigError } from '../domain/config.js';
 import { AppError } from '../domain/errors.js';
 import * as auth from '../engine/auth-service.js';
+import { isProviderChannel, providerSpecs } from '../domain/provider-settings.js';
+import * as providerSettings from '../engine/provider-settings-service.js';
 import { SchemaTooNewError } from '../store/migrate.js';
 import { createRuntime } from './runtime.js';
 import { runServer } from './server.js';
@@ -18,6 +20,16 @@ Commands:
                              create an API token (prints only the token)
   token list [--workspace W] list tokens (never the tokens themselves)
   token revoke ID|PREFIX     revoke a token
+  channel list [--workspace W]
+                             each channel's provider (or sandbox), settings and status
+  channel set whatsapp --phone-number-id ID --access-token T [--business-account-id ID]
+                       [--app-secret S] [--verify-token V] [--graph-version v23.0] [--base-url URL]
+  channel set sms --account-sid AC… --auth-token T (--from +1… | --messaging-service-sid MG…) [--base-url URL]
+  channel set email --from "Acme <hello@acme.com>" --url smtps://user:pass@host:465
+                             connect a channel to its provider ([--workspace W]); a secret
+                             given as - is read from stdin, keeping it out of shell history
+  channel remove CHANNEL [--workspace W]
+                             disconnect a channel: it uses the sandbox again
 
 Configuration comes from environment variables; see .env.example.`;
 
@@ -63,6 +75,9 @@ export async function main(argv: string[]): Promise<void> {
       case 'token':
         await tokenCommand(args);
         return;
+      case 'channel':
+        await channelCommand(args);
+        return;
       case undefined:
       case 'help':
       case '--help':
@@ -75,7 +90,8 @@ export async function main(argv: string[]): Promise<void> {
     }
   } catch (error) {
     if (error instanceof ConfigError || error instanceof SchemaTooNewError || error instanceof AppError) {
-      process.stderr.write(`nudge: ${error.message}\n`);
+      const problems = error instanceof AppError && error.errors ? Object.values(error.errors).flat() : [error.message];
+      for (const problem of problems) process.stderr.write(`nudge: ${problem}\n`);
       process.exitCode = error instanceof AppError && error.status < 500 ? 2 : 1;
       return;
     }
@@ -131,6 +147,51 @@ async function tokenCommand(args: string[]): Promise<void> {
       out(`revoked ${id}`);
     } else {
       throw new AppError('bad_request', 'use `nudge token create|list|revoke`');
+    }
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+function describeChannel(view: providerSettings.ChannelSettingsView): string {
+  const config = Object.entries(view.config).map(([k, v]) => `${k}=${String(v)}`);
+  const secrets = Object.entries(view.secrets).map(([k, v]) => `${k}=${v}`);
+  return [view.channel, view.provider, view.status, [...config, ...secrets].join(' ') || '-', view.last_error ?? ''].join('\t').trimEnd();
+}
+
+async function channelCommand(args: string[]): Promise<void> {
+  const sub = args.shift();
+  if (sub !== 'list' && sub !== 'set' && sub !== 'remove') throw new AppError('bad_request', 'use `nudge channel list|set|remove`');
+  const channel = sub === 'list' ? undefined : args.shift();
+  if (sub !== 'list' && (channel === undefined || !isProviderChannel(channel))) throw new AppError('bad_request', `channel ${sub} needs a channel: whatsapp, sms or email`);
+  const runtime = await createRuntime(process.env);
+  const ctx = runtime.ctx;
+  try {
+    const workspace = await auth.resolveWorkspace(ctx, takeFlag(args, 'workspace'));
+    if (sub === 'list') {
+      for (const view of await providerSettings.listChannelSettings(ctx, workspace.id)) out(describeChannel(view));
+    } else if (sub === 'remove') {
+      await providerSettings.deleteProviderSettings(ctx, workspace.id, channel as providerSettings.ProviderChannel);
+      out(`${channel} uses the sandbox`);
+    } else {
+      const spec = providerSpecs[channel as providerSettings.ProviderChannel];
+      const input: providerSettings.ProviderSettingsInput = {};
+      const provider = takeFlag(args, 'provider');
+      if (provider !== undefined) input.provider = provider;
+      for (const key of [...spec.configKeys, ...spec.secretKeys]) {
+        let value = takeFlag(args, key.replace(/_/g, '-'));
+        if (value === '-' && spec.secretKeys.includes(key)) value = await readStdin();
+        if (value !== undefined) input[key] = value;
+      }
+      if (args.length > 0) throw new AppError('bad_request', `unknown arguments for channel set ${channel}: ${args.join(' ')}`);
+      const view = await providerSettings.setProviderSettings(ctx, workspace.id, channel as providerSettings.ProviderChannel, input);
+      out(describeChannel(view));
     }
   } finally {
     await runtime.close();

@@ -6,7 +6,8 @@ import { systemClock } from '../domain/clock.js';
 import { loadConfig, type Config } from '../domain/config.js';
 import type { Context } from '../engine/context.js';
 import { LocalWaker, WakeRelay } from '../engine/waker.js';
-import { SandboxOnlyRegistry } from '../engine/channel-registry.js';
+import { SettingsChannelRegistry } from '../engine/channel-registry.js';
+import { registerProviders } from '../engine/providers.js';
 import { VersionCache } from '../engine/version-cache.js';
 import { openDatabase } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
@@ -52,15 +53,35 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
     throw error;
   }
   const local = new LocalWaker();
+  const secretKey = resolveSecretKey(config);
+  // Each workspace's channels come from its provider settings; without them, the sandbox.
+  const channels = registerProviders(
+    new SettingsChannelRegistry({
+      database,
+      secretKey,
+      log,
+      publicUrl: config.publicUrl,
+      timeoutMs: config.webhookTimeoutMs,
+      whatsappRatePerSecond: config.whatsappRatePerSecond,
+      sandboxInline: config.sandboxDelivery === 'inline',
+    }),
+  );
   const ctx: Context = {
     config,
     database,
     clock: systemClock,
     log,
-    secretKey: resolveSecretKey(config),
+    secretKey,
     wake: new WakeRelay(local, database, log),
-    channels: new SandboxOnlyRegistry({ inline: config.sandboxDelivery === 'inline' }),
+    channels,
     versions: new VersionCache(),
   };
-  return { ctx, local, close: () => database.close() };
+  return {
+    ctx,
+    local,
+    close: async () => {
+      await channels.close();
+      await database.close();
+    },
+  };
 }

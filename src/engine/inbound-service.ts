@@ -7,6 +7,10 @@ import { normalizeEmail, normalizePhone } from '../domain/phone.js';
 import * as contacts from '../store/engine-contact-repository.js';
 import * as messages from '../store/message-repository.js';
 import * as sessions from '../store/session-repository.js';
+import { consentSettingsOf, matchConsentKeyword } from '../domain/consent.js';
+import type { Tx } from '../store/database.js';
+import { markOptedIn } from '../store/consent-repository.js';
+import { markOptedOut } from '../store/opt-out-repository.js';
 import type { Context } from './context.js';
 import type { SessionState } from './interpreter.js';
 
@@ -28,6 +32,8 @@ export interface InboundOutcome {
   /** The waiting flow session the reply was routed to, if any. */
   sessionId: string | null;
   duplicate: boolean;
+  /** Set when the message was a consent keyword that changed the contact's consent on the channel. */
+  consent?: 'opted_out' | 'opted_in' | null;
 }
 
 /**
@@ -51,8 +57,11 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
   if ((text === null || text === '') && buttonId === null) throw new AppError('validation_failed', 'Either text or button_id is required', { errors: { text: ['text or button_id is required'] } });
   const dedupeKey = input.providerMessageId ? `in:${input.provider}:${input.providerMessageId}` : null;
   const { db, dialect } = ctx.database;
+  // Which provider answers on this channel decides who confirms an opt-out (see applyConsent).
+  await ctx.channels.refresh?.();
+  const provider = ctx.channels.providerFor(input.workspaceId, input.channel);
 
-  const outcome = await db.transaction().execute(async (trx) => {
+  const outcome = await db.transaction().execute(async (trx): Promise<InboundOutcome> => {
     if (dedupeKey) {
       const seen = await trx.selectFrom('messages').select(['id', 'contact_id', 'session_id']).where('dedupe_key', '=', dedupeKey).executeTakeFirst();
       if (seen) return { messageId: seen.id, contactId: seen.contact_id, sessionId: seen.session_id, duplicate: true };
@@ -106,8 +115,10 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
       failed_at: null,
     }]);
     await contacts.noteInbound(trx, contact.id, input.channel, now);
+    const consent = await applyConsent(ctx, trx, { workspaceId: input.workspaceId, channel: input.channel, contact, text, buttonId, messageId, provider, now });
     let routed: string | null = null;
-    if (waiting) {
+    // An opt-out is never an answer to a flow's question; a re-subscription is not either.
+    if (waiting && consent.route) {
       const state = parseJson<SessionState>(waiting.state, { visits: {} });
       if (state.wait && state.wait.node === waiting.current_node) {
         state.wait.reply = { message_id: messageId, text, button_id: buttonId, at: now };
@@ -115,8 +126,82 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
         routed = waiting.id;
       }
     }
-    return { messageId, contactId: contact.id, sessionId: routed, duplicate: false };
+    return { messageId, contactId: contact.id, sessionId: routed, duplicate: false, consent: consent.changed };
   });
   if (outcome.sessionId) ctx.wake.sessions();
+  if (outcome.consent) ctx.wake.messages();
   return outcome;
+}
+
+/** Keywords Twilio's Advanced Opt-Out handles itself on SMS, replying with its own confirmation. */
+const twilioStandardKeywords = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'START', 'UNSTOP', 'YES']);
+
+/**
+ * Consent keywords (STOP, START… or the workspace's own lists): an opt-out sets the
+ * channel's `…_opted_out_at` and `opted_out_at`; an opt-in clears the channel's and,
+ * when no other channel stays opted out, `opted_out_at`. Both in the inbound's
+ * transaction. Each change is confirmed once on the same channel: a repeated STOP
+ * changes nothing and sends nothing. On SMS through Twilio the standard keywords are
+ * confirmed by Twilio itself (Advanced Opt-Out), and Twilio would refuse ours (21610).
+ */
+async function applyConsent(
+  ctx: Context,
+  trx: Tx,
+  input: { workspaceId: string; channel: Channel; contact: contacts.EngineContactRow; text: string | null; buttonId: string | null; messageId: string; provider: string; now: number },
+): Promise<{ changed: 'opted_out' | 'opted_in' | null; route: boolean }> {
+  if (input.buttonId !== null) return { changed: null, route: true };
+  const workspace = await trx.selectFrom('workspaces').select('settings').where('id', '=', input.workspaceId).executeTakeFirst();
+  const settings = consentSettingsOf(parseJson<Record<string, unknown>>(workspace?.settings, {}));
+  const keyword = matchConsentKeyword(input.text, settings);
+  if (!keyword) return { changed: null, route: true };
+  const { contact, channel, now } = input;
+  // Conditional updates: of two concurrent STOPs exactly one changes the row and is confirmed.
+  let changed: 'opted_out' | 'opted_in' | null = null;
+  if (keyword.kind === 'opt_out') {
+    if (await markOptedOut(trx, input.workspaceId, contact.id, channel, now)) changed = 'opted_out';
+  } else if (await markOptedIn(trx, input.workspaceId, contact.id, channel, now)) {
+    changed = 'opted_in';
+  }
+  const providerConfirms = channel === 'sms' && input.provider === 'twilio' && twilioStandardKeywords.has(keyword.keyword);
+  const recipient = channel === 'email' ? contact.email : contact.phone;
+  if (changed && !providerConfirms && recipient) {
+    const text = changed === 'opted_out' ? settings.opt_out_confirmation : settings.opt_in_confirmation;
+    await messages.insertMessages({ db: trx, raw: ctx.database.sqlite }, [{
+      id: newId(now),
+      workspace_id: input.workspaceId,
+      contact_id: contact.id,
+      session_id: null,
+      definition_id: null,
+      node_id: null,
+      // One confirmation per inbound keyword message, however often the inbound is redelivered.
+      dedupe_key: `consent:${input.messageId}`,
+      direction: 'outbound',
+      channel,
+      provider: input.provider,
+      recipient,
+      kind: channel === 'email' ? 'email' : 'text',
+      content: toJson(channel === 'email' ? { kind: 'email', subject: text, html: `<p>${escapeHtml(text)}</p>`, text } : { kind: 'text', text }),
+      marketing: 0,
+      status: 'queued',
+      provider_message_id: null,
+      error_code: null,
+      error_message: null,
+      attempts: 0,
+      next_attempt_at: now,
+      lease_until: null,
+      on_failure: 'continue',
+      created_at: now,
+      updated_at: now,
+      sent_at: null,
+      delivered_at: null,
+      read_at: null,
+      failed_at: null,
+    }]);
+  }
+  // A STOP never answers a flow; a START/YES that re-subscribed is consumed too, any other YES is a reply.
+  return { changed, route: keyword.kind === 'opt_in' && changed === null };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

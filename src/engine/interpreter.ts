@@ -14,6 +14,7 @@ import {
   type WebhookNode,
 } from '../domain/definition.js';
 import { renderEmail } from '../domain/email-render.js';
+import { isInsideServiceWindow, needsServiceWindow, outsideWindowCode, outsideWindowMessage } from '../domain/service-window.js';
 import type { RenderedContent } from '../channels/channel.js';
 
 /**
@@ -66,6 +67,8 @@ export interface ContactSnapshot {
   whatsapp_opted_out_at: number | null;
   sms_opted_out_at: number | null;
   email_opted_out_at: number | null;
+  /** The contact's last WhatsApp message: the 24-hour customer service window runs from it. */
+  whatsapp_last_inbound_at?: number | null;
 }
 
 export interface SessionInput {
@@ -143,6 +146,11 @@ export interface AdvanceEnvironment {
   workspaceName?: string;
   /** How long to wait for a webhook call before trying it again. */
   callTimeoutMs: number;
+  /**
+   * Whether WhatsApp's 24-hour service window is enforced for this workspace (it has
+   * real WhatsApp settings; the sandbox does not enforce it).
+   */
+  whatsappWindowApplies?: boolean;
 }
 
 const maxNodesPerAdvance = 1000;
@@ -247,7 +255,7 @@ export function advanceSession(
     switch (node.type) {
       case 'send_message': {
         result.nodes_run += 1;
-        const message = buildMessage(node, visit, contact, scope());
+        const message = buildMessage(node, visit, contact, scope(), env);
         result.messages.push(message);
         if (message.failed) {
           step(message.failed.status, { code: message.failed.code, reason: message.failed.message, channel: node.channel });
@@ -460,7 +468,7 @@ function isOptedOut(contact: ContactSnapshot, channel: Channel): boolean {
   return contact.email_opted_out_at !== null;
 }
 
-function buildMessage(node: SendMessageNode, visit: number, contact: ContactSnapshot, scope: MergeScope): QueuedMessage {
+function buildMessage(node: SendMessageNode, visit: number, contact: ContactSnapshot, scope: MergeScope, env: AdvanceEnvironment): QueuedMessage {
   const recipient = node.channel === 'email' ? contact.email : contact.phone;
   const marketing = node.marketing ?? node.channel === 'email';
   const base = { node_id: node.id, visit, channel: node.channel, recipient, marketing, on_failure: node.on_failure ?? 'continue' } as const;
@@ -477,6 +485,11 @@ function buildMessage(node: SendMessageNode, visit: number, contact: ContactSnap
   if (isOptedOut(contact, node.channel) && (marketing || node.channel === 'sms')) {
     return { ...base, kind: content.kind, content, failed: { code: 'opted_out', message: `The contact opted out of ${node.channel} messages`, status: 'skipped' } };
   }
+  // Meta refuses free-form messages outside the 24-hour window (131047); refuse them
+  // first, so the node's failure policy applies without a provider round trip.
+  if (node.channel === 'whatsapp' && env.whatsappWindowApplies && needsServiceWindow(content) && !isInsideServiceWindow(contact.whatsapp_last_inbound_at, env.now)) {
+    return { ...base, kind: content.kind, content, failed: { code: outsideWindowCode, message: outsideWindowMessage, status: 'failed' } };
+  }
   return { ...base, kind: content.kind, content };
 }
 
@@ -492,7 +505,14 @@ export function renderContent(node: SendMessageNode, scope: MergeScope): Rendere
   if (node.channel === 'email') {
     const subject = renderTemplate(c.subject ?? '', scope);
     const rendered = renderEmail({ blocks: c.blocks, html: c.html, text: c.text, previewText: c.preview_text }, scope);
-    return { kind: 'email', subject, html: rendered.html, text: rendered.text, ...(c.preview_text ? { previewText: renderTemplate(c.preview_text, scope) } : {}) };
+    return {
+      kind: 'email',
+      subject,
+      html: rendered.html,
+      text: rendered.text,
+      ...(c.preview_text ? { previewText: renderTemplate(c.preview_text, scope) } : {}),
+      ...(Object.keys(rendered.headers).length > 0 ? { headers: rendered.headers } : {}),
+    };
   }
   const text = renderTemplate(c.text ?? '', scope);
   if (node.channel === 'whatsapp' && c.buttons && c.buttons.length > 0) {

@@ -1,6 +1,8 @@
 import { toError } from '../domain/errors.js';
+import { deleteOldRateBuckets } from '../store/rate-bucket-repository.js';
 import { pruneIdempotencyKeys, pruneRateLimits } from '../store/request-guard-repository.js';
 import type { Context } from './context.js';
+import { syncTemplatesWhenDue } from './template-service.js';
 
 /** Periodic clean-up of expired idempotency keys and old rate-limit windows. */
 export function startMaintenance(ctx: Context, everyMs = 60_000): { stop(): void } {
@@ -9,6 +11,8 @@ export function startMaintenance(ctx: Context, everyMs = 60_000): { stop(): void
     try {
       await pruneIdempotencyKeys(ctx.database.db, now);
       await pruneRateLimits(ctx.database.db, now - 2 * ctx.config.rateLimitWindowSeconds * 1000);
+      await deleteOldRateBuckets(ctx.database.db, now - 60_000); // per-number send windows are one second long
+      await syncTemplatesWhenDue(ctx, now, everyMs); // WhatsApp templates, every 10 minutes
     } catch (error) {
       ctx.log.warn({ err: toError(error) }, 'maintenance failed; it will run again');
     }

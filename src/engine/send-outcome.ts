@@ -23,6 +23,8 @@ export function outcomeOf(message: { id: string; attempts: number }, result: Sen
       sent_at: done,
       delivered_at: delivered ? done : null,
       failed_at: null,
+      segments: typeof result.details?.segments === 'number' ? result.details.segments : null,
+      encoding: typeof result.details?.encoding === 'string' ? result.details.encoding : null,
     };
   }
   if (result.retryable && message.attempts < maxAttempts) {
@@ -38,6 +40,8 @@ export function outcomeOf(message: { id: string; attempts: number }, result: Sen
       sent_at: null,
       delivered_at: null,
       failed_at: null,
+      segments: null,
+      encoding: null,
     };
   }
   return {
@@ -52,5 +56,7 @@ export function outcomeOf(message: { id: string; attempts: number }, result: Sen
     sent_at: null,
     delivered_at: null,
     failed_at: done,
+    segments: null,
+    encoding: null,
   };
 }

@@ -1,4 +1,5 @@
 import { buildSearchText } from '../domain/contact.js';
+import { unsubscribeUrlFor } from '../domain/unsubscribe-token.js';
 import { newId } from '../domain/ids.js';
 import { parseJson, toJson } from '../domain/json.js';
 import { toError } from '../domain/errors.js';
@@ -16,6 +17,8 @@ import { stopSessions } from './session-control.js';
 import type { VersionCache } from './version-cache.js';
 import type { LocalWaker } from './waker.js';
 import { outcomeOf } from './send-outcome.js';
+import { limitSendRate } from './send-rate-limit.js';
+import { noteChannelHealth } from './channel-health.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -109,6 +112,7 @@ export class Worker {
     const now = ctx.clock.now();
     const calls: PendingCall[] = [];
     let queued = 0;
+    await this.channels.refresh?.();
     const advanced = await db.transaction().execute(async (trx) => {
       const due = await sessionsRepo.claimDueSessions(trx, dialect, now, this.options.batchSize);
       if (due.length === 0) return 0;
@@ -158,7 +162,8 @@ export class Worker {
           lastMessageStatus: state.last_message_id ? (lastStatus.get(state.last_message_id) ?? null) : null,
           defaultTimezone: 'UTC',
           callTimeoutMs: ctx.config.webhookTimeoutMs,
-          unsubscribeUrl: `${ctx.config.publicUrl}/unsubscribe`,
+          unsubscribeUrl: unsubscribeUrlFor(ctx.config.publicUrl, ctx.secretKey, session.workspace_id, session.contact_id),
+          whatsappWindowApplies: this.channels.providerFor(session.workspace_id, 'whatsapp') !== 'sandbox',
         });
 
         for (const m of result.messages) {
@@ -326,7 +331,9 @@ export class Worker {
     const ctx = this.ctx;
     const { db, dialect } = ctx.database;
     const now = ctx.clock.now();
-    const claimed = await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, ctx.database.sqlite, dialect, now, this.options.batchSize, this.leaseMs));
+    await this.channels.refresh?.();
+    // Per-sender throughput limits (WhatsApp per phone number): what is over goes back to the queue.
+    const claimed = await limitSendRate(ctx, this.channels, await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, ctx.database.sqlite, dialect, now, this.options.batchSize, this.leaseMs)));
     if (claimed.length === 0) return 0;
 
     const results = await mapLimit(claimed, this.options.dispatchConcurrency, async (message): Promise<SendResult> => {
@@ -371,6 +378,7 @@ export class Worker {
         for (const [workspaceId, ids] of byWorkspace) await stopSessions(ctx, trx, { workspaceId, sessionIds: ids }, 'send_failed');
       }
     });
+    await noteChannelHealth(ctx, this.channels, claimed, results);
     return claimed.length;
   }
 
@@ -403,6 +411,7 @@ function toSnapshot(row: contactsRepo.EngineContactRow): ContactSnapshot {
     whatsapp_opted_out_at: row.whatsapp_opted_out_at,
     sms_opted_out_at: row.sms_opted_out_at,
     email_opted_out_at: row.email_opted_out_at,
+    whatsapp_last_inbound_at: row.whatsapp_last_inbound_at,
   };
 }
 

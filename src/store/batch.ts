@@ -44,7 +44,8 @@ function sqliteValue(value: unknown): unknown {
 /** Inserts rows; with `ignoreConflicts`, a row violating a unique index is skipped. */
 export async function insertRows(target: BulkTarget, table: string, rows: ReadonlyArray<Record<string, unknown>>, ignoreConflicts = false): Promise<void> {
   if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]!);
+  // Every column any row sets: a row that leaves one out writes null there.
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
   if (target.raw) {
     const statement = prepared(
       target.raw,

@@ -49,6 +49,9 @@ export interface MessageOutcome {
   sent_at: number | null;
   delivered_at: number | null;
   failed_at: number | null;
+  /** SMS: how many segments the provider billed, and their encoding (GSM-7 or UCS-2). */
+  segments: number | null;
+  encoding: string | null;
 }
 
 const outcomeColumns = [
@@ -62,6 +65,8 @@ const outcomeColumns = [
   { name: 'sent_at', kind: 'bigint' },
   { name: 'delivered_at', kind: 'bigint' },
   { name: 'failed_at', kind: 'bigint' },
+  { name: 'segments', kind: 'integer' },
+  { name: 'encoding', kind: 'text' },
 ] as const;
 
 export async function saveOutcomes(target: BulkTarget, outcomes: MessageOutcome[]): Promise<void> {
@@ -129,4 +134,34 @@ export async function countMessagesOnContacts(target: BulkTarget, perContact: Ma
   await sql`update contacts set total_messages = contacts.total_messages + v.n, last_message_at = greatest(coalesce(contacts.last_message_at, 0), v.at)
     from unnest(cast(${rows.map((r) => r.id)} as text[]), cast(${rows.map((r) => r.count)} as integer[]), cast(${rows.map((r) => r.at)} as bigint[])) as v(id, n, at)
     where contacts.id = v.id`.execute(target.db);
+}
+
+/**
+ * Claims one queued message that is due, with the same lease as `claimDueMessages`:
+ * for a send made at once (a direct API send) rather than by the dispatcher. Returns
+ * null when it is not due or another worker holds it (SKIP LOCKED on PostgreSQL), in
+ * which case the dispatcher sends it.
+ */
+export async function claimMessageById(db: Db, dialect: Dialect, id: string, now: number, leaseMs: number): Promise<MessageRow | null> {
+  const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
+  const found = await sql<MessageRow>`select * from messages where id = ${id} and status = 'queued' and next_attempt_at is not null and next_attempt_at <= ${now}${lock}`.execute(db);
+  const row = found.rows[0];
+  if (!row) return null;
+  const until = now + leaseMs;
+  await db.updateTable('messages').set((eb) => ({ status: 'sending', lease_until: until, next_attempt_at: until, attempts: eb('attempts', '+', 1), updated_at: now })).where('id', '=', id).execute();
+  return { ...row, status: 'sending', lease_until: until, next_attempt_at: until, attempts: row.attempts + 1, updated_at: now };
+}
+
+/**
+ * Gives claimed messages back to the queue without counting the attempt (the send
+ * rate limit deferred them): queued again, due at `nextAttemptAt`.
+ */
+export async function releaseClaims(db: Db, ids: string[], nextAttemptAt: number, now: number): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('messages')
+    .set((eb) => ({ status: 'queued', lease_until: null, next_attempt_at: nextAttemptAt, attempts: eb('attempts', '-', 1), updated_at: now }))
+    .where('id', 'in', ids)
+    .where('status', '=', 'sending')
+    .execute();
 }

@@ -5,7 +5,8 @@ import { loadConfig, type Config } from '../../src/domain/config.js';
 import type { Dialect } from '../../src/store/database.js';
 import { createToken, createWorkspace } from '../../src/engine/auth-service.js';
 import { noopWaker, type Context } from '../../src/engine/context.js';
-import { SandboxOnlyRegistry } from '../../src/engine/channel-registry.js';
+import { SettingsChannelRegistry, type ChannelRegistry } from '../../src/engine/channel-registry.js';
+import { registerProviders } from '../../src/engine/providers.js';
 import { VersionCache } from '../../src/engine/version-cache.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
 
@@ -15,18 +16,34 @@ export interface TestContext extends Context {
 
 export async function createTestContext(
   dialect: Dialect,
-  options: { env?: Record<string, string>; clock?: Clock } = {},
+  options: { env?: Record<string, string>; clock?: Clock; secretKey?: string; channels?: ChannelRegistry } = {},
 ): Promise<TestContext> {
   const database = await createTestDatabase(dialect);
   const config: Config = loadConfig({ LOG_LEVEL: 'silent', ...options.env });
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const secretKey = options.secretKey ?? 'test-secret-key-that-is-long-enough-0123456789';
+  // As in production: each workspace's channels come from its provider settings, the sandbox without them.
+  const channels =
+    options.channels ??
+    registerProviders(
+      new SettingsChannelRegistry({
+        database,
+        secretKey,
+        log,
+        publicUrl: config.publicUrl,
+        timeoutMs: config.webhookTimeoutMs,
+        whatsappRatePerSecond: config.whatsappRatePerSecond,
+        sandboxInline: config.sandboxDelivery === 'inline',
+      }),
+    );
   return {
     config,
     database,
     clock: options.clock ?? systemClock,
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    secretKey: 'test-secret-key-that-is-long-enough-0123456789',
+    log,
+    secretKey,
     wake: noopWaker,
-    channels: new SandboxOnlyRegistry(),
+    channels,
     versions: new VersionCache(),
   };
 }
@@ -48,6 +65,8 @@ export async function createTestApp(
   options: {
     env?: Record<string, string>;
     clock?: Clock;
+    secretKey?: string;
+    channels?: ChannelRegistry;
     scopes?: string[];
     /** Runs after the real routes are registered and before `ready()`: add test-only routes here. */
     beforeReady?: (app: App, ctx: TestContext) => void | Promise<void>;
@@ -70,6 +89,7 @@ export async function createTestApp(
     auth: { authorization: `Bearer ${token.token}` },
     close: async () => {
       await app.close();
+      if (ctx.channels instanceof SettingsChannelRegistry) await ctx.channels.close();
       await ctx.database.close();
     },
   };

@@ -3,7 +3,13 @@ import type { Context } from '../../engine/context.js';
 import { registerDefinitionRoutes } from './definitions.js';
 import { registerContactRoutes } from './contacts.js';
 import { registerIdentityRoutes } from './identity.js';
+import { registerSendTextMessageRoutes } from './send-text-message.js';
 import { registerSessionRoutes } from './sessions.js';
+import { registerSettingsRoutes } from './settings.js';
+import { registerTemplateRoutes } from './templates.js';
+import { registerTwilioWebhookRoutes } from './twilio-webhooks.js';
+import { registerUnsubscribeRoutes } from './unsubscribe.js';
+import { registerWhatsAppWebhookRoutes } from './whatsapp-webhooks.js';
 
 /** Every route group. Each group file registers its own routes with their schemas. */
 export async function registerRoutes(app: App, ctx: Context): Promise<void> {
@@ -11,4 +17,10 @@ export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerContactRoutes(app, ctx);
   registerDefinitionRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
+  registerSettingsRoutes(app, ctx);
+  registerSendTextMessageRoutes(app, ctx);
+  registerTemplateRoutes(app, ctx);
+  registerWhatsAppWebhookRoutes(app, ctx);
+  await registerTwilioWebhookRoutes(app, ctx);
+  await registerUnsubscribeRoutes(app, ctx);
 }
