@@ -92,3 +92,27 @@ describe('interpreter', () => {
     expect(new Date(result.wake_at!).toISOString()).toBe('2026-05-08T07:00:00.000Z');
   });
 });
+
+describe('template messages in definitions', () => {
+  it('fills body, header and URL button parameters from the variables, in the contact’s language', () => {
+    const graph: Graph = {
+      entry: 't',
+      nodes: [
+        {
+          id: 't',
+          type: 'send_message',
+          channel: 'whatsapp',
+          template: { name: 'order_update', variables: { '2': '{{context.total}}', '1': '{{contact.first_name}}', header_1: 'Order {{context.order}}', button_0: 'track/{{context.order}}' } },
+        },
+      ],
+      edges: [],
+    };
+    const result = advanceSession(compileGraph(graph), { ...session(graph), context: { total: '€12', order: 'A-7' } }, contact, env(0));
+    expect(result.messages[0]?.content).toEqual({
+      kind: 'template',
+      name: 'order_update',
+      language: 'en',
+      components: { body: ['Ada', '€12'], header: ['Order A-7'], buttons: [{ index: 0, sub_type: 'url', parameter: 'track/A-7' }] },
+    });
+  });
+});

@@ -496,11 +496,24 @@ function buildMessage(node: SendMessageNode, visit: number, contact: ContactSnap
 export function renderContent(node: SendMessageNode, scope: MergeScope): RenderedContent {
   const c = node.content ?? {};
   if (node.template) {
-    const variables = node.template.variables ?? {};
-    const body = Object.keys(variables)
-      .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b))
-      .map((k) => renderTemplate(variables[k] ?? '', scope));
-    return { kind: 'template', name: node.template.name, language: node.template.language ?? 'en', components: { body } };
+    // Variables use the keys templates declare: "1", "2"… for the body, "header_1" for the
+    // header, "button_<index>" for a URL button's suffix.
+    const filled = Object.entries(node.template.variables ?? {}).map(([key, value]) => [key, renderTemplate(value, scope)] as const);
+    const numbered = (prefix: string) =>
+      filled
+        .map(([key, value]) => [prefix === '' ? key : key.slice(prefix.length), value, key.startsWith(prefix)] as const)
+        .filter(([n, , matches]) => matches && /^\d+$/.test(n))
+        .sort((a, b) => Number(a[0]) - Number(b[0]));
+    const body = numbered('').map(([, value]) => value);
+    const header = numbered('header_').map(([, value]) => value);
+    const buttons = numbered('button_').map(([index, value]) => ({ index: Number(index), sub_type: 'url' as const, parameter: value }));
+    const contactLanguage = (scope.contact as { language?: unknown } | undefined)?.language;
+    return {
+      kind: 'template',
+      name: node.template.name,
+      language: node.template.language ?? (typeof contactLanguage === 'string' && contactLanguage !== '' ? contactLanguage : 'en'),
+      components: { body, ...(header.length > 0 ? { header } : {}), ...(buttons.length > 0 ? { buttons } : {}) },
+    };
   }
   if (node.channel === 'email') {
     const subject = renderTemplate(c.subject ?? '', scope);
