@@ -78,7 +78,8 @@ export async function createBenchDatabase(dialect: Dialect, adminUrl: string): P
 function benchContext(database: Database, waker: LocalWaker, inline = true): Context {
   const log = pino({ level: 'silent' });
   return {
-    config: loadConfig({ LOG_LEVEL: 'silent' }),
+    // The product's own settings (NUDGE_WORKER_BATCH_SIZE and the rest can be set in the environment).
+    config: loadConfig({ ...process.env, LOG_LEVEL: 'silent', DATABASE_URL: undefined }),
     database,
     clock: systemClock,
     log,
@@ -87,6 +88,10 @@ function benchContext(database: Database, waker: LocalWaker, inline = true): Con
     channels: new SandboxOnlyRegistry({ inline }),
     versions: new VersionCache(),
   };
+}
+
+function workerOptions(ctx: Context) {
+  return { batchSize: ctx.config.workerBatchSize, pollIntervalMs: ctx.config.pollIntervalMs, dispatchConcurrency: ctx.config.dispatchConcurrency, leaseMs: ctx.config.dispatchLeaseMs };
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -133,7 +138,7 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
     );
     const enrollSeconds = (performance.now() - enrollStart) / 1000;
 
-    const pool = Array.from({ length: workers }, () => new Worker(ctx, ctx.channels, ctx.versions, waker, { batchSize: 1000, pollIntervalMs: 200, dispatchConcurrency: 64 }));
+    const pool = Array.from({ length: workers }, () => new Worker(ctx, ctx.channels, ctx.versions, waker, workerOptions(ctx)));
     const started = performance.now();
     for (const w of pool) w.start();
 
@@ -229,7 +234,7 @@ export async function runSteady(dialect: Dialect, adminUrl: string, ratePerSecon
       ],
     });
     await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
-    const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, { batchSize: 1000, pollIntervalMs: 200, dispatchConcurrency: 64 });
+    const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, workerOptions(ctx));
     worker.start();
     const tick = 50;
     const perTick = Math.max(1, Math.round((ratePerSecond * tick) / 1000));

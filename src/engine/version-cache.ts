@@ -18,6 +18,8 @@ export interface LoadedVersion {
   graph: CompiledGraph;
   /** Whether any node is a condition (which may read the last message's status). */
   hasConditions: boolean;
+  /** Whether any node sends email (which needs the contact's signed unsubscribe link). */
+  hasEmail: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ export class VersionCache {
     if (missing.length > 0) {
       for (const row of await findVersions(db, missing)) {
         const body = parseJson<VersionBody>(row.body, { name: '', kind: 'sequence', graph: { nodes: [], edges: [] }, settings: {}, trigger: null });
-        const loaded: LoadedVersion = { id: row.id, definitionId: row.definition_id, body, graph: compileGraph(body.graph), hasConditions: body.graph.nodes.some((n) => n.type === 'condition') };
+        const loaded: LoadedVersion = { id: row.id, definitionId: row.definition_id, body, graph: compileGraph(body.graph), hasConditions: body.graph.nodes.some((n) => n.type === 'condition'), hasEmail: body.graph.nodes.some((n) => n.type === 'send_message' && n.channel === 'email') };
         this.entries.set(row.id, loaded);
         out.set(row.id, loaded);
       }

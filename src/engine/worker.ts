@@ -162,7 +162,8 @@ export class Worker {
           lastMessageStatus: state.last_message_id ? (lastStatus.get(state.last_message_id) ?? null) : null,
           defaultTimezone: 'UTC',
           callTimeoutMs: ctx.config.webhookTimeoutMs,
-          unsubscribeUrl: unsubscribeUrlFor(ctx.config.publicUrl, ctx.secretKey, session.workspace_id, session.contact_id),
+          // Signing the link costs an HMAC: only for definitions that send email.
+          unsubscribeUrl: version.hasEmail ? unsubscribeUrlFor(ctx.config.publicUrl, ctx.secretKey, session.workspace_id, session.contact_id) : '',
           whatsappWindowApplies: this.channels.providerFor(session.workspace_id, 'whatsapp') !== 'sandbox',
         });
 
