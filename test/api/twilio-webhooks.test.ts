@@ -205,7 +205,7 @@ describe.each(dialects)('Twilio SMS webhooks and sending on %s', (dialect) => {
     const question = twilio.sent.at(-1)!;
     expect(question).toMatchObject({ to: customer, from: ourNumber, body: 'Confirm your visit on Friday? Reply YES or NO', statusCallback: `${publicUrl}/webhooks/twilio/status` });
     const outbound = (await messageRows()).find((m) => m.session_id === sessionId && m.direction === 'outbound')!;
-    expect(outbound).toMatchObject({ provider: 'twilio', provider_message_id: question.sid, status: 'sent' });
+    expect(outbound).toMatchObject({ provider: 'twilio', provider_message_id: question.sid, status: 'sent', segments: 1, encoding: 'GSM-7' });
 
     // Status callbacks move the message forward, never back.
     expect((await app.inject(twilioRequest('/webhooks/twilio/status', statusParams(question.sid, 'delivered', customer)))).statusCode).toBe(200);
@@ -221,6 +221,8 @@ describe.each(dialects)('Twilio SMS webhooks and sending on %s', (dialect) => {
     expect(reply.statusCode, reply.body).toBe(200);
     await worker.drain();
     expect(twilio.sent.at(-1)).toMatchObject({ to: customer, body: 'See you on Friday 👋' });
+    const goodbye = (await messageRows()).find((m) => m.session_id === sessionId && m.direction === 'outbound' && m.provider_message_id === twilio.sent.at(-1)!.sid)!;
+    expect(goodbye).toMatchObject({ segments: 1, encoding: 'UCS-2' });
     const session = (await app.inject({ method: 'GET', url: `/api/v1/sessions/${sessionId}`, headers: auth })).json();
     expect(session.status).toBe('completed');
     expect(session.history.find((h: { node_id: string; outcome: string }) => h.node_id === 'wait' && h.outcome === 'replied').detail.branch).toBe('yes');
