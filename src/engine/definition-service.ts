@@ -5,6 +5,7 @@ import type { DefinitionKind, DefinitionProblem, DefinitionSettings, Graph } fro
 import { AppError, invalid, notFound, type FieldErrors } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { isPlainObject, parseJson, toJson } from '../domain/json.js';
+import { htmlToBlocks } from '../domain/html-to-blocks.js';
 import { validateGraph } from '../domain/validate-definition.js';
 import type { Db } from '../store/database.js';
 import * as repo from '../store/definition-repository.js';
@@ -125,7 +126,23 @@ async function buildDraft(ctx: Context, workspaceId: string, kind: DefinitionKin
     const first = Object.values(errors)[0]?.[0] ?? 'The definition is invalid';
     throw new AppError('validation_failed', first, { errors });
   }
-  return { name, description, draft: { graph: graph ?? { nodes: [], edges: [] }, settings, trigger, steps } };
+  return { name, description, draft: { graph: editableEmail(graph ?? { nodes: [], edges: [] }), settings, trigger, steps } };
+}
+
+/**
+ * Email content given as HTML is stored as blocks, converted by a real HTML parser, so
+ * it can be edited block by block afterwards; what the blocks cannot express stays as
+ * HTML inside a text block.
+ */
+function editableEmail(graph: Graph): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((node) => {
+      if (node.type !== 'send_message' || node.channel !== 'email' || !node.content?.html || node.content.blocks) return node;
+      const { html, ...rest } = node.content;
+      return { ...node, content: { ...rest, blocks: htmlToBlocks(html) } };
+    }),
+  };
 }
 
 export async function createDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, input: DefinitionInput) {

@@ -23,6 +23,10 @@ describe.each(dialects)('email unsubscribe from a sequence on %s', (dialect) => 
     });
     expect(created.statusCode, created.body).toBe(201);
     const id = created.json().sequence.id;
+    // The HTML was kept editable as blocks.
+    const stored = created.json().sequence.graph.nodes.find((n: { id: string }) => n.id === 'step-1');
+    expect(stored.content.html).toBeUndefined();
+    expect(stored.content.blocks).toEqual([expect.objectContaining({ type: 'text', content: expect.stringContaining('Hi {{contact.name}}') })]);
     await post(`/api/v1/sequences/${id}/publish`, {});
     const session = (await post('/api/v1/actions/trigger-sequence', { sequence_id: id, contact_id: contact.id })).json();
     await createTestWorker(t.ctx).drain();
