@@ -1,4 +1,5 @@
 import { toError } from '../domain/errors.js';
+import { prunePendingStatuses } from '../store/message-status-repository.js';
 import { deleteOldRateBuckets } from '../store/rate-bucket-repository.js';
 import { pruneIdempotencyKeys, pruneRateLimits } from '../store/request-guard-repository.js';
 import type { Context } from './context.js';
@@ -12,6 +13,7 @@ export function startMaintenance(ctx: Context, everyMs = 60_000): { stop(): void
       await pruneIdempotencyKeys(ctx.database.db, now);
       await pruneRateLimits(ctx.database.db, now - 2 * ctx.config.rateLimitWindowSeconds * 1000);
       await deleteOldRateBuckets(ctx.database.db, now - 60_000); // per-number send windows are one second long
+      await prunePendingStatuses(ctx.database.db, now - 7 * 86_400_000); // statuses of messages sent from elsewhere
       await syncTemplatesWhenDue(ctx, now, everyMs); // WhatsApp templates, every 10 minutes
     } catch (error) {
       ctx.log.warn({ err: toError(error) }, 'maintenance failed; it will run again');

@@ -12,6 +12,7 @@ import type { MessageRow, NewMessageRow } from '../store/message-repository.js';
 import { noteChannelHealth } from './channel-health.js';
 import { findOrCreateContactByPhone } from './contact-service.js';
 import type { Context } from './context.js';
+import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { takeOneSendSlot } from './send-rate-limit.js';
 
@@ -146,6 +147,7 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
     const bulk = { db: trx, raw: ctx.database.sqlite };
     await messagesRepo.saveOutcomes(bulk, [outcome]);
     if (outcome.sent_at !== null) await messagesRepo.countMessagesOnContacts(bulk, new Map([[message.contact_id, { count: 1, at: done }]]));
+    await applyPendingStatuses(ctx, trx, [{ workspace_id: message.workspace_id, provider: message.provider, provider_message_id: outcome.provider_message_id }]);
   });
   await noteChannelHealth(ctx, registry, [message], [result]);
   if (outcome.status === 'queued') ctx.wake.messages();

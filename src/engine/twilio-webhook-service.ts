@@ -14,7 +14,7 @@ import { insertWebhookEvent } from '../store/webhook-event-repository.js';
 import type { Context } from './context.js';
 import { receiveInbound } from './inbound-service.js';
 import { findWorkspaceByProviderConfig, getProviderSettings } from './provider-settings-service.js';
-import { statusChange } from './whatsapp-webhook-service.js';
+import { applyProviderStatus } from './message-status.js';
 
 /**
  * Twilio's webhooks for SMS: the inbound message webhook and the message status
@@ -148,25 +148,17 @@ export async function receiveTwilioWebhook(ctx: Context, kind: TwilioWebhookKind
   await record('accepted', workspaceId, null);
   if (status.nudgeStatus === null) return { workspaceId, messageId: null, duplicate: false, sessionId: null };
   const nudgeStatus = status.nudgeStatus;
-  const { db, dialect } = ctx.database;
-  const updated = await db.transaction().execute(async (trx) => {
-    const target = await statusRepo.findOutboundByProviderId(trx, dialect, provider, status.messageSid);
-    // Unknown: sent from elsewhere, or the callback beat the dispatcher's commit of the sid.
-    if (!target || target.workspace_id !== workspaceId) return null;
-    const now = ctx.clock.now();
-    const patch = statusChange(
-      target,
-      {
-        status: nudgeStatus,
-        timestamp: now,
-        errorCode: status.errorCode,
-        errorMessage: nudgeStatus === 'failed' ? `Twilio reported the message ${status.status}${status.errorCode ? ` (error ${status.errorCode})` : ''}` : null,
-      },
-      now,
-    );
-    if (!patch) return null;
-    await statusRepo.updateMessageStatus(trx, target.id, patch);
-    return target.id;
+  const now = ctx.clock.now();
+  // Unknown ids (the callback beat the dispatcher's commit of the sid) wait as pending statuses.
+  const changed = await applyProviderStatus(ctx, {
+    workspaceId,
+    provider,
+    providerMessageId: status.messageSid,
+    status: nudgeStatus,
+    timestamp: now,
+    errorCode: status.errorCode,
+    errorMessage: nudgeStatus === 'failed' ? `Twilio reported the message ${status.status}${status.errorCode ? ` (error ${status.errorCode})` : ''}` : null,
   });
+  const updated = changed ? ((await statusRepo.findOutboundByProviderId(ctx.database.db, ctx.database.dialect, provider, status.messageSid))?.id ?? null) : null;
   return { workspaceId, messageId: updated, duplicate: false, sessionId: null };
 }

@@ -3,12 +3,12 @@ import { parseWebhook, sameSecret, verifyHandshake, verifySignature, webhookAcco
 import { AppError, toError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { SecretBoxError } from '../domain/secret-box.js';
-import * as statusRepo from '../store/message-status-repository.js';
 import { listProviderSettingsByChannel } from '../store/provider-settings-repository.js';
 import { insertWebhookEvent } from '../store/webhook-event-repository.js';
 import type { Context } from './context.js';
 import { receiveInbound } from './inbound-service.js';
 import { findWorkspaceByProviderConfig, getProviderSettings, openSecrets } from './provider-settings-service.js';
+import { applyProviderStatus } from './message-status.js';
 import { applyTemplateStatusEvent } from './template-service.js';
 
 /**
@@ -161,47 +161,7 @@ export async function receiveWhatsAppWebhook(ctx: Context, delivery: WebhookDeli
   return outcome;
 }
 
-type Progress = 'queued' | 'sending' | 'sent' | 'delivered' | 'read';
-const rank: Record<Progress, number> = { queued: 0, sending: 0, sent: 1, delivered: 2, read: 3 };
-
-/**
- * What a provider status changes on a message, or null for nothing. Statuses arrive
- * out of order and more than once, so they only move forward: a late `delivered`
- * after `read` fills `delivered_at` if it was missing but leaves the status at read;
- * a `failed` after delivery is ignored; a failed message stays failed; and the same
- * status twice changes nothing (timestamps are only ever filled, never moved).
- */
-export function statusChange(current: statusRepo.StatusTarget, event: Pick<StatusEvent, 'status' | 'timestamp' | 'errorCode' | 'errorMessage'>, now: number): Parameters<typeof statusRepo.updateMessageStatus>[2] | null {
-  const at = event.timestamp > 0 ? event.timestamp : now;
-  const currentRank = rank[current.status as Progress];
-  if (currentRank === undefined) return null; // failed, cancelled, skipped: final.
-  if (event.status === 'failed') {
-    if (currentRank >= rank.delivered) return null;
-    return { status: 'failed', failed_at: at, error_code: event.errorCode ?? 'failed', error_message: event.errorMessage ?? 'WhatsApp reported the message as failed', updated_at: now };
-  }
-  const target = rank[event.status];
-  const patch: Parameters<typeof statusRepo.updateMessageStatus>[2] = {};
-  if (current.sent_at === null) patch.sent_at = at;
-  if (target >= rank.delivered && current.delivered_at === null) patch.delivered_at = at;
-  if (target >= rank.read && current.read_at === null) patch.read_at = at;
-  if (target > currentRank) patch.status = event.status;
-  if (Object.keys(patch).length === 0) return null;
-  return { ...patch, updated_at: now };
-}
-
-/**
- * Applies a delivery status to the outbound message with this provider id. A status
- * for a message Nudge does not know (sent from elsewhere, or arriving before the send
- * result was recorded) is dropped: Meta would not deliver it again anyway.
- */
+/** Applies a Meta delivery status to its message (or keeps it until the send result is recorded). */
 export async function applyMessageStatus(ctx: Context, workspaceId: string, event: StatusEvent): Promise<boolean> {
-  const { db, dialect } = ctx.database;
-  return db.transaction().execute(async (trx) => {
-    const message = await statusRepo.findOutboundByProviderId(trx, dialect, provider, event.wamid);
-    if (!message || message.workspace_id !== workspaceId) return false;
-    const patch = statusChange(message, event, ctx.clock.now());
-    if (!patch) return false;
-    await statusRepo.updateMessageStatus(trx, message.id, patch);
-    return true;
-  });
+  return applyProviderStatus(ctx, { workspaceId, provider, providerMessageId: event.wamid, status: event.status, timestamp: event.timestamp, errorCode: event.errorCode, errorMessage: event.errorMessage });
 }

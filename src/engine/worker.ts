@@ -16,6 +16,7 @@ import { advanceSession, type ContactSnapshot, type SessionState, type WebhookRe
 import { stopSessions } from './session-control.js';
 import type { VersionCache } from './version-cache.js';
 import type { LocalWaker } from './waker.js';
+import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
@@ -373,6 +374,8 @@ export class Worker {
       const bulk = { db: trx, raw: ctx.database.sqlite };
       await messagesRepo.saveOutcomes(bulk, outcomes);
       await messagesRepo.countMessagesOnContacts(bulk, counts);
+      // Statuses the provider sent before this batch's results were recorded.
+      await applyPendingStatuses(ctx, trx, claimed.map((m, i) => ({ workspace_id: m.workspace_id, provider: m.provider, provider_message_id: outcomes[i]!.provider_message_id })));
       if (stopSessionIds.length > 0) {
         const byWorkspace = new Map<string, string[]>();
         for (const m of claimed) if (m.session_id && stopSessionIds.includes(m.session_id)) byWorkspace.set(m.workspace_id, [...(byWorkspace.get(m.workspace_id) ?? []), m.session_id]);

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
-import type { MessageTable } from './schema.js';
+import type { MessageTable, PendingStatusTable } from './schema.js';
 
 export type StatusTarget = Pick<Selectable<MessageTable>, 'id' | 'workspace_id' | 'status' | 'sent_at' | 'delivered_at' | 'read_at' | 'failed_at' | 'error_code' | 'error_message'>;
 
@@ -25,4 +25,29 @@ export async function updateMessageStatus(
   patch: Partial<Pick<Selectable<MessageTable>, 'status' | 'sent_at' | 'delivered_at' | 'read_at' | 'failed_at' | 'error_code' | 'error_message' | 'updated_at'>>,
 ): Promise<void> {
   await db.updateTable('messages').set(patch).where('id', '=', id).execute();
+}
+
+export type PendingStatusRow = Selectable<PendingStatusTable>;
+
+export async function insertPendingStatus(db: Db, row: PendingStatusRow): Promise<void> {
+  await db.insertInto('pending_statuses').values(row).execute();
+}
+
+/** Pending statuses for these provider message ids, oldest first, removed as they are read. */
+export async function takePendingStatuses(db: Db, provider: string, providerMessageIds: string[]): Promise<PendingStatusRow[]> {
+  if (providerMessageIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('pending_statuses')
+    .selectAll()
+    .where('provider', '=', provider)
+    .where('provider_message_id', 'in', providerMessageIds)
+    .orderBy('occurred_at')
+    .orderBy('id')
+    .execute();
+  if (rows.length > 0) await db.deleteFrom('pending_statuses').where('id', 'in', rows.map((r) => r.id)).execute();
+  return rows;
+}
+
+export async function prunePendingStatuses(db: Db, before: number): Promise<void> {
+  await db.deleteFrom('pending_statuses').where('created_at', '<', before).execute();
 }

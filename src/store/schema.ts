@@ -246,6 +246,18 @@ export interface RateBucketTable {
   count: number;
 }
 
+export interface PendingStatusTable {
+  id: string;
+  workspace_id: string;
+  provider: string;
+  provider_message_id: string;
+  status: string;
+  occurred_at: number;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+}
+
 export interface Schema {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -264,6 +276,7 @@ export interface Schema {
   provider_settings: ProviderSettingsTable;
   webhook_events: WebhookEventTable;
   rate_buckets: RateBucketTable;
+  pending_statuses: PendingStatusTable;
 }
 
 export type ContactRow = Selectable<ContactTable>;

@@ -128,3 +128,37 @@ describe('backoff', () => {
     expect(computeBackoff(1, 45_000, () => 1)).toBe(45_000);
   });
 });
+
+describe.each(dialects)('statuses that arrive before the send result on %s', (dialect) => {
+  let t: TestApp;
+  const clock = new ManualClock(Date.UTC(2026, 4, 7, 8, 0, 0));
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { clock });
+  });
+  afterAll(async () => t.close());
+
+  it('keeps a status the provider sends before Nudge has recorded the send, and applies it when it does', async () => {
+    const { applyProviderStatus } = await import('../../src/engine/message-status.js');
+    // A provider that calls back (delivered, then read) before its answer to the send reaches Nudge.
+    const racing: ChannelAdapter = {
+      provider: 'scripted',
+      send: async (message) => {
+        const providerMessageId = `p-${message.id}`;
+        for (const status of ['delivered', 'read'] as const) {
+          expect(await applyProviderStatus(t.ctx, { workspaceId: message.workspaceId, provider: 'scripted', providerMessageId, status, timestamp: clock.now(), errorCode: null, errorMessage: null })).toBe(false);
+        }
+        return { ok: true, providerMessageId };
+      },
+    };
+    const worker = createTestWorker(t.ctx, { channels: registryOf(racing) });
+    const post = async (url: string, payload: unknown) => t.app.inject({ method: 'POST', url, headers: t.auth, payload: payload as object });
+    const created = await post('/api/v1/sequences', { name: 'Race', graph: { entry: 'a', nodes: [{ id: 'a', type: 'send_message', channel: 'sms', content: { text: 'hi' } }], edges: [] } });
+    await post(`/api/v1/sequences/${created.json().sequence.id}/publish`, {});
+    const sessionId = (await post('/api/v1/actions/trigger-sequence', { sequence_id: created.json().sequence.id, phone: '+14155550604' })).json().id;
+    await worker.drain();
+    const [message] = (await t.app.inject({ method: 'GET', url: `/api/v1/messages?session_id=${sessionId}`, headers: t.auth })).json().data;
+    expect(message.status).toBe('read');
+    expect(message.delivered_at).not.toBeNull();
+    expect(await t.ctx.database.db.selectFrom('pending_statuses').selectAll().execute()).toEqual([]);
+  });
+});

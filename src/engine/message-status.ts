@@ -1,0 +1,100 @@
+import { newId } from '../domain/ids.js';
+import type { Tx } from '../store/database.js';
+import * as statusRepo from '../store/message-status-repository.js';
+import type { Context } from './context.js';
+
+export interface ProviderStatus {
+  workspaceId: string;
+  provider: string;
+  providerMessageId: string;
+  status: 'sent' | 'delivered' | 'read' | 'failed';
+  /** When the provider says it happened (ms); 0 when unknown. */
+  timestamp: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+type Progress = 'queued' | 'sending' | 'sent' | 'delivered' | 'read';
+const rank: Record<Progress, number> = { queued: 0, sending: 0, sent: 1, delivered: 2, read: 3 };
+
+/**
+ * What a provider status changes on a message, or null for nothing. Statuses arrive
+ * out of order and more than once, so they only move forward: a late `delivered`
+ * after `read` fills `delivered_at` if it was missing but leaves the status at read;
+ * a `failed` after delivery is ignored; a failed message stays failed; and the same
+ * status twice changes nothing (timestamps are only ever filled, never moved).
+ */
+export function statusChange(current: statusRepo.StatusTarget, event: Pick<ProviderStatus, 'status' | 'timestamp' | 'errorCode' | 'errorMessage'>, now: number): Parameters<typeof statusRepo.updateMessageStatus>[2] | null {
+  const at = event.timestamp > 0 ? event.timestamp : now;
+  const currentRank = rank[current.status as Progress];
+  if (currentRank === undefined) return null; // failed, cancelled, skipped: final.
+  if (event.status === 'failed') {
+    if (currentRank >= rank.delivered) return null;
+    return { status: 'failed', failed_at: at, error_code: event.errorCode ?? 'failed', error_message: event.errorMessage ?? 'WhatsApp reported the message as failed', updated_at: now };
+  }
+  const target = rank[event.status];
+  const patch: Parameters<typeof statusRepo.updateMessageStatus>[2] = {};
+  if (current.sent_at === null) patch.sent_at = at;
+  if (target >= rank.delivered && current.delivered_at === null) patch.delivered_at = at;
+  if (target >= rank.read && current.read_at === null) patch.read_at = at;
+  if (target > currentRank) patch.status = event.status;
+  if (Object.keys(patch).length === 0) return null;
+  return { ...patch, updated_at: now };
+}
+
+/**
+ * Applies a delivery status to the outbound message with this provider id. A status
+ * for a message Nudge does not know (sent from elsewhere, or arriving before the send
+ * result was recorded) is dropped: Meta would not deliver it again anyway.
+ */
+/**
+ * Applies a provider's delivery status to the outbound message with that provider id.
+ * A status for an id Nudge has not recorded yet (the provider called back while the
+ * send result was still on its way to the database) is kept, and applied when the
+ * result is recorded (`applyPendingStatuses`); one for a message sent from elsewhere
+ * is pruned after a week. Returns whether a message changed now.
+ */
+export async function applyProviderStatus(ctx: Context, event: ProviderStatus): Promise<boolean> {
+  const { db, dialect } = ctx.database;
+  return db.transaction().execute(async (trx) => {
+    const message = await statusRepo.findOutboundByProviderId(trx, dialect, event.provider, event.providerMessageId);
+    const now = ctx.clock.now();
+    if (!message) {
+      await statusRepo.insertPendingStatus(trx, {
+        id: newId(now),
+        workspace_id: event.workspaceId,
+        provider: event.provider,
+        provider_message_id: event.providerMessageId,
+        status: event.status,
+        occurred_at: event.timestamp > 0 ? event.timestamp : now,
+        error_code: event.errorCode,
+        error_message: event.errorMessage,
+        created_at: now,
+      });
+      return false;
+    }
+    if (message.workspace_id !== event.workspaceId) return false;
+    const patch = statusChange(message, event, now);
+    if (!patch) return false;
+    await statusRepo.updateMessageStatus(trx, message.id, patch);
+    return true;
+  });
+}
+
+/** Applies statuses that arrived before these messages' send results, in the caller's transaction. */
+export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: ReadonlyArray<{ workspace_id: string; provider: string; provider_message_id: string | null }>): Promise<void> {
+  const byProvider = new Map<string, string[]>();
+  for (const m of sent) {
+    if (m.provider_message_id === null || m.provider === 'sandbox') continue;
+    byProvider.set(m.provider, [...(byProvider.get(m.provider) ?? []), m.provider_message_id]);
+  }
+  const now = ctx.clock.now();
+  for (const [provider, ids] of byProvider) {
+    for (const pending of await statusRepo.takePendingStatuses(trx, provider, ids)) {
+      const message = await statusRepo.findOutboundByProviderId(trx, ctx.database.dialect, provider, pending.provider_message_id);
+      if (!message || message.workspace_id !== pending.workspace_id) continue;
+      const patch = statusChange(message, { status: pending.status as ProviderStatus['status'], timestamp: pending.occurred_at, errorCode: pending.error_code, errorMessage: pending.error_message }, now);
+      if (patch) await statusRepo.updateMessageStatus(trx, message.id, patch);
+    }
+  }
+}
