@@ -166,37 +166,21 @@ async function applyConsent(
   const recipient = channel === 'email' ? contact.email : contact.phone;
   if (changed && !providerConfirms && recipient) {
     const text = changed === 'opted_out' ? settings.opt_out_confirmation : settings.opt_in_confirmation;
-    await messages.insertMessages({ db: trx, raw: ctx.database.sqlite }, [{
-      id: newId(now),
-      workspace_id: input.workspaceId,
-      contact_id: contact.id,
-      session_id: null,
-      definition_id: null,
-      node_id: null,
-      // One confirmation per inbound keyword message, however often the inbound is redelivered.
-      dedupe_key: `consent:${input.messageId}`,
-      direction: 'outbound',
-      channel,
-      provider: input.provider,
-      recipient,
-      kind: channel === 'email' ? 'email' : 'text',
-      content: toJson(channel === 'email' ? { kind: 'email', subject: text, html: `<p>${escapeHtml(text)}</p>`, text } : { kind: 'text', text }),
-      marketing: 0,
-      status: 'queued',
-      provider_message_id: null,
-      error_code: null,
-      error_message: null,
-      attempts: 0,
-      next_attempt_at: now,
-      lease_until: null,
-      on_failure: 'continue',
-      created_at: now,
-      updated_at: now,
-      sent_at: null,
-      delivered_at: null,
-      read_at: null,
-      failed_at: null,
-    }]);
+    await messages.insertMessages({ db: trx, raw: ctx.database.sqlite }, [
+      messages.queuedOutboundRow({
+        id: newId(now),
+        workspace_id: input.workspaceId,
+        contact_id: contact.id,
+        // One confirmation per inbound keyword message, however often the inbound is redelivered.
+        dedupe_key: `consent:${input.messageId}`,
+        channel,
+        provider: input.provider,
+        recipient,
+        kind: channel === 'email' ? 'email' : 'text',
+        content: toJson(channel === 'email' ? { kind: 'email', subject: text, html: `<p>${escapeHtml(text)}</p>`, text } : { kind: 'text', text }),
+        now,
+      }),
+    ]);
   }
   // A STOP never answers a flow; a START/YES that re-subscribed is consumed too, any other YES is a reply.
   return { changed, route: keyword.kind === 'opt_in' && changed === null };

@@ -81,36 +81,19 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
   const provider = registry.providerFor(input.workspaceId, input.channel);
   const adapter = registry.adapterFor(input.workspaceId, input.channel, provider);
   const id = newId(now);
-  const row: NewMessageRow = {
+  const row: NewMessageRow = messagesRepo.queuedOutboundRow({
     id,
     workspace_id: input.workspaceId,
     contact_id: contact.id,
-    session_id: null,
-    definition_id: null,
-    node_id: null,
     dedupe_key: dedupeKey,
-    direction: 'outbound',
     channel: input.channel,
     provider,
     recipient,
     kind: input.content.kind,
     content: toJson(input.content),
     marketing: input.marketing ? 1 : 0,
-    status: 'queued',
-    provider_message_id: null,
-    error_code: null,
-    error_message: null,
-    attempts: 0,
-    next_attempt_at: now,
-    lease_until: null,
-    on_failure: 'continue',
-    created_at: now,
-    updated_at: now,
-    sent_at: null,
-    delivered_at: null,
-    read_at: null,
-    failed_at: null,
-  };
+    now,
+  });
 
   if (adapter.inline) {
     // The sandbox records the send in the transaction that stores the message, as the scheduler does.

@@ -165,3 +165,35 @@ export async function releaseClaims(db: Db, ids: string[], nextAttemptAt: number
     .where('status', '=', 'sending')
     .execute();
 }
+
+/**
+ * A new outbound message waiting for the dispatcher: the caller names what it is,
+ * everything about its delivery starts empty.
+ */
+export function queuedOutboundRow(fields: Pick<NewMessageRow, 'id' | 'workspace_id' | 'contact_id' | 'channel' | 'provider' | 'recipient' | 'kind' | 'content'> &
+  Partial<Pick<NewMessageRow, 'session_id' | 'definition_id' | 'node_id' | 'dedupe_key' | 'marketing' | 'on_failure'>> & { now: number }): NewMessageRow {
+  const { now, ...rest } = fields;
+  return {
+    session_id: null,
+    definition_id: null,
+    node_id: null,
+    dedupe_key: null,
+    marketing: 0,
+    on_failure: 'continue',
+    ...rest,
+    direction: 'outbound',
+    status: 'queued',
+    provider_message_id: null,
+    error_code: null,
+    error_message: null,
+    attempts: 0,
+    next_attempt_at: now,
+    lease_until: null,
+    created_at: now,
+    updated_at: now,
+    sent_at: null,
+    delivered_at: null,
+    read_at: null,
+    failed_at: null,
+  };
+}
