@@ -94,6 +94,32 @@ function workerOptions(ctx: Context) {
   return { batchSize: ctx.config.workerBatchSize, pollIntervalMs: ctx.config.pollIntervalMs, dispatchConcurrency: ctx.config.dispatchConcurrency, leaseMs: ctx.config.dispatchLeaseMs };
 }
 
+/** The drip: send → 1 s → send → 1 s → send, one merge tag per message, published. */
+async function publishDrip(ctx: Context) {
+  const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
+  const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
+    name: 'Drip',
+    steps: [
+      { type: 'sms', text: 'Hello {{context.first_name}}' },
+      { type: 'sms', delay: { seconds: 1 }, text: 'Day two, {{context.first_name}}' },
+      { type: 'sms', delay: { seconds: 1 }, text: 'Last one, {{context.first_name}}' },
+    ],
+  });
+  await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+  return { workspaceId, sequence };
+}
+
+/** Done when no session waits and no message is pending: two reads of the indexes' low ends. */
+async function waitUntilIdle(ctx: Context): Promise<void> {
+  const db = ctx.database.db;
+  for (;;) {
+    const open = await db.selectFrom('sessions').select('id').where('wake_at', 'is not', null).limit(1).execute();
+    const pending = await db.selectFrom('messages').select('id').where('next_attempt_at', 'is not', null).limit(1).execute();
+    if (open.length === 0 && pending.length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -109,16 +135,7 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
   const waker = new LocalWaker();
   const ctx = benchContext(bench.database, waker, delivery === 'inline');
   try {
-    const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
-    const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
-      name: 'Drip',
-      steps: [
-        { type: 'sms', text: 'Hello {{context.first_name}}' },
-        { type: 'sms', delay: { seconds: 1 }, text: 'Day two, {{context.first_name}}' },
-        { type: 'sms', delay: { seconds: 1 }, text: 'Last one, {{context.first_name}}' },
-      ],
-    });
-    await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+    const { workspaceId, sequence } = await publishDrip(ctx);
 
     // Enrollment first, measured alone; then the workers run the whole backlog and the timers.
     const enrollStart = performance.now();
@@ -143,13 +160,7 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
     for (const w of pool) w.start();
 
     const db = ctx.database.db;
-    // Done when no session waits and no message is pending: two reads of the indexes' low ends.
-    for (;;) {
-      const open = await db.selectFrom('sessions').select('id').where('wake_at', 'is not', null).limit(1).execute();
-      const pending = await db.selectFrom('messages').select('id').where('next_attempt_at', 'is not', null).limit(1).execute();
-      if (open.length === 0 && pending.length === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntilIdle(ctx);
     const runSeconds = (performance.now() - started) / 1000;
     for (const w of pool) await w.stop();
 
@@ -224,16 +235,7 @@ export async function runSteady(dialect: Dialect, adminUrl: string, ratePerSecon
   const waker = new LocalWaker();
   const ctx = benchContext(bench.database, waker);
   try {
-    const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
-    const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
-      name: 'Drip',
-      steps: [
-        { type: 'sms', text: 'Hello {{context.first_name}}' },
-        { type: 'sms', delay: { seconds: 1 }, text: 'Day two, {{context.first_name}}' },
-        { type: 'sms', delay: { seconds: 1 }, text: 'Last one, {{context.first_name}}' },
-      ],
-    });
-    await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+    const { workspaceId, sequence } = await publishDrip(ctx);
     const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, workerOptions(ctx));
     worker.start();
     const tick = 50;
@@ -256,12 +258,7 @@ export async function runSteady(dialect: Dialect, adminUrl: string, ratePerSecon
       n += 1;
     }
     const db = ctx.database.db;
-    for (;;) {
-      const open = await db.selectFrom('sessions').select('id').where('wake_at', 'is not', null).limit(1).execute();
-      const pending = await db.selectFrom('messages').select('id').where('next_attempt_at', 'is not', null).limit(1).execute();
-      if (open.length === 0 && pending.length === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntilIdle(ctx);
     await worker.stop();
     const { timer } = await lateness(ctx);
     const starts = await sql<{ late: number | string }>`select m.sent_at - s.created_at as late from messages m join sessions s on s.id = m.session_id where m.node_id = 'step-1'`.execute(db);
