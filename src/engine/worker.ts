@@ -1,4 +1,4 @@
-import { buildSearchText } from '../domain/contact.js';
+import { buildSearchText, contactFieldsOf } from '../domain/contact.js';
 import { unsubscribeUrlFor } from '../domain/unsubscribe-token.js';
 import { newId } from '../domain/ids.js';
 import { parseJson, toJson } from '../domain/json.js';
@@ -404,14 +404,7 @@ function endUpdate(id: string, stepsRun: number, state: string, now: number, sta
 function toSnapshot(row: contactsRepo.EngineContactRow): ContactSnapshot {
   return {
     id: row.id,
-    phone: row.phone,
-    email: row.email,
-    name: row.name,
-    first_name: row.first_name,
-    last_name: row.last_name,
-    timezone: row.timezone,
-    language: row.language,
-    metadata: parseJson(row.metadata, {}),
+    ...contactFieldsOf(row),
     whatsapp_opted_out_at: row.whatsapp_opted_out_at,
     sms_opted_out_at: row.sms_opted_out_at,
     email_opted_out_at: row.email_opted_out_at,
