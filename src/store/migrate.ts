@@ -3,12 +3,16 @@ import type { Db } from './database.js';
 import * as m0001 from './migrations/0001_core.js';
 import * as m0002 from './migrations/0002_channels.js';
 import * as m0003 from './migrations/0003_pending_statuses.js';
+import * as m0004 from './migrations/0004_audiences_and_triggers.js';
+import * as m0005 from './migrations/0005_integrations_surface.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
 export const migrations: Record<string, Migration> = {
   '0001_core': m0001,
   '0002_channels': m0002,
   '0003_pending_statuses': m0003,
+  '0004_audiences_and_triggers': m0004,
+  '0005_integrations_surface': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

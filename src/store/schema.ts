@@ -61,6 +61,8 @@ export interface ContactTable {
   total_messages: number;
   created_at: number;
   updated_at: number;
+  /** The caller's own id for the contact (the subscribers API's externalId). */
+  external_id: Generated<string | null>;
 }
 
 export interface TagTable {
@@ -129,6 +131,20 @@ export interface DefinitionTable {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  /** The published version's trigger type (api, contact_added, tag_added, …). */
+  trigger_type: Generated<string>;
+  /** What the trigger listens to: list id, tag name key, segment id or event name. */
+  trigger_key: Generated<string | null>;
+  /** The published stop condition's type and what it listens to. */
+  stop_type: Generated<string | null>;
+  stop_key: Generated<string | null>;
+  enrollments_paused: Generated<number>;
+  /** AI writing state for definitions created from a goal, as JSON. */
+  enrichment: Generated<string | null>;
+  enrichment_due_at: Generated<number | null>;
+  /** A/B: the variant B sequence and the percentage of contacts sent to it. */
+  ab_variant_id: Generated<string | null>;
+  ab_split_percent: Generated<number | null>;
 }
 
 export interface DefinitionVersionTable {
@@ -166,6 +182,8 @@ export interface SessionTable {
   created_at: number;
   updated_at: number;
   ended_at: number | null;
+  ab_variant: Generated<string | null>;
+  ab_parent_id: Generated<string | null>;
 }
 
 export interface SessionStepTable {
@@ -212,6 +230,117 @@ export interface MessageTable {
   failed_at: number | null;
   segments: number | null;
   encoding: string | null;
+  broadcast_id: Generated<string | null>;
+  clicked_at: Generated<number | null>;
+  replied_at: Generated<number | null>;
+}
+
+export interface EventTable {
+  id: string;
+  workspace_id: string;
+  contact_id: string;
+  name: string;
+  properties: string;
+  occurred_at: number;
+  created_at: number;
+}
+
+export interface ContactEventStatTable {
+  workspace_id: string;
+  contact_id: string;
+  name: string;
+  first_at: number;
+  last_at: number;
+  total: number;
+}
+
+export interface ListTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ListMemberTable {
+  list_id: string;
+  contact_id: string;
+  workspace_id: string;
+  created_at: number;
+}
+
+export interface SegmentTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  filter: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SegmentMemberTable {
+  segment_id: string;
+  contact_id: string;
+  workspace_id: string;
+  entered_at: number;
+}
+
+export interface SegmentRecheckTable {
+  segment_id: string;
+  contact_id: string;
+  workspace_id: string;
+  due_at: number;
+}
+
+export interface TriggerFireTable {
+  definition_id: string;
+  contact_id: string;
+  fire_key: string;
+  workspace_id: string;
+  fired_at: number;
+}
+
+export interface TriggerScanTable {
+  definition_id: string;
+  workspace_id: string;
+  scanned_until: number;
+  updated_at: number;
+}
+
+export interface DiscountCodeTable {
+  id: string;
+  workspace_id: string;
+  code: string;
+  /** The code upper-cased: codes are matched ignoring case. */
+  code_key: string;
+  provider: string;
+  definition_id: string | null;
+  session_id: string | null;
+  contact_id: string | null;
+  percent_off: number | null;
+  amount_off: number | null;
+  currency: string | null;
+  max_redemptions: number | null;
+  redemptions: Generated<number>;
+  lock_contact_id: string | null;
+  expires_at: number | null;
+  provider_ref: string | null;
+  created_at: number;
+  last_redeemed_at: number | null;
+}
+
+export interface IntegrationTable {
+  workspace_id: string;
+  /** stripe | shopify */
+  provider: string;
+  config: string;
+  secrets: string;
+  status: string;
+  status_error: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface ProviderSettingsTable {
@@ -258,6 +387,79 @@ export interface PendingStatusTable {
   created_at: number;
 }
 
+export interface WebhookSubscriptionTable {
+  id: string;
+  workspace_id: string;
+  url: string;
+  description: string | null;
+  events: string;
+  secret: string;
+  status: string;
+  failing_since: number | null;
+  disabled_at: number | null;
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveryTable {
+  id: string;
+  workspace_id: string;
+  subscription_id: string;
+  event_id: string;
+  event_type: string;
+  payload: string;
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  lease_until: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+export interface WebhookAttemptTable {
+  id: string;
+  workspace_id: string;
+  delivery_id: string;
+  subscription_id: string;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  at: number;
+}
+
+export interface BroadcastTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  template_id: string;
+  language: string | null;
+  variables: string;
+  audience: string;
+  status: string;
+  scheduled_at: number | null;
+  due_at: number | null;
+  lease_until: number | null;
+  cursor: string | null;
+  recipients: Generated<number>;
+  error: string | null;
+  started_at: number | null;
+  completed_at: number | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface LinkClickTable {
+  id: string;
+  workspace_id: string;
+  message_id: string;
+  url: string;
+  clicked_at: number;
+}
+
 export interface Schema {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -277,6 +479,22 @@ export interface Schema {
   webhook_events: WebhookEventTable;
   rate_buckets: RateBucketTable;
   pending_statuses: PendingStatusTable;
+  events: EventTable;
+  contact_event_stats: ContactEventStatTable;
+  lists: ListTable;
+  list_members: ListMemberTable;
+  segments: SegmentTable;
+  segment_members: SegmentMemberTable;
+  segment_rechecks: SegmentRecheckTable;
+  trigger_fires: TriggerFireTable;
+  trigger_scans: TriggerScanTable;
+  discount_codes: DiscountCodeTable;
+  integrations: IntegrationTable;
+  webhook_subscriptions: WebhookSubscriptionTable;
+  webhook_deliveries: WebhookDeliveryTable;
+  webhook_attempts: WebhookAttemptTable;
+  broadcasts: BroadcastTable;
+  link_clicks: LinkClickTable;
 }
 
 export type ContactRow = Selectable<ContactTable>;
