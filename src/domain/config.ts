@@ -25,6 +25,10 @@ export interface Config {
   readonly webhookTimeoutMs: number;
   readonly dispatchLeaseMs: number;
   readonly sandboxDelivery: 'inline' | 'dispatch';
+  /** The OpenAI-compatible endpoint that writes sequences from a goal, or null when none is configured. */
+  readonly ai: { readonly baseUrl: string; readonly apiKey: string | null; readonly model: string; readonly timeoutMs: number } | null;
+  readonly stripeBaseUrl: string;
+  readonly automationIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -57,6 +61,12 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_DISPATCH_LEASE_MS', description: 'How long a worker holds a message it is sending before another worker may try it (after a crash)', example: '60000', defaultValue: '60000' },
   { name: 'NUDGE_SANDBOX_DELIVERY', description: 'inline: sandbox messages are recorded as delivered in the transaction that queues them; dispatch: they go through the dispatcher like a real provider (to rehearse that path)', example: 'inline', defaultValue: 'inline' },
   { name: 'NUDGE_WEBHOOK_TIMEOUT_MS', description: 'Timeout of outgoing HTTP calls (webhook nodes, providers)', example: '10000', defaultValue: '10000' },
+  { name: 'NUDGE_AI_BASE_URL', description: 'Base URL of an OpenAI-compatible chat-completions API (including /v1) that writes sequence emails from a goal. Unset: creating a sequence from a goal is refused', example: 'https://llm.example.com/v1' },
+  { name: 'NUDGE_AI_API_KEY', description: 'Bearer key for NUDGE_AI_BASE_URL (leave unset for local model servers without auth)', example: 'sk-example-0000000000000000' },
+  { name: 'NUDGE_AI_MODEL', description: 'Model name sent to NUDGE_AI_BASE_URL', example: 'gpt-4o-mini', defaultValue: 'gpt-4o-mini' },
+  { name: 'NUDGE_AI_TIMEOUT_MS', description: 'Timeout of one request to NUDGE_AI_BASE_URL', example: '60000', defaultValue: '60000' },
+  { name: 'NUDGE_STRIPE_BASE_URL', description: 'Base URL of the Stripe API used by discount steps (change it only to point at a test double or proxy)', example: 'https://api.stripe.com', defaultValue: 'https://api.stripe.com' },
+  { name: 'NUDGE_AUTOMATION_INTERVAL_MS', description: 'How often a worker looks for inactivity triggers, time-window segment changes and pending AI writing', example: '15000', defaultValue: '15000' },
 ];
 
 export class ConfigError extends Error {
@@ -93,6 +103,19 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[]):
     throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${value}")`, spec(name).example);
   }
   return value as T;
+}
+
+function httpUrl(env: Env, name: string): string | null {
+  const value = raw(env, name) ?? null;
+  if (value === null) return null;
+  if (!/^https?:\/\/[^\s/]+/.test(value)) throw new ConfigError(name, `must be an http(s) URL (got "${value}")`, spec(name).example);
+  return value.replace(/\/+$/, '');
+}
+
+function aiEndpoint(env: Env): Config['ai'] {
+  const baseUrl = httpUrl(env, 'NUDGE_AI_BASE_URL');
+  if (baseUrl === null) return null;
+  return { baseUrl, apiKey: raw(env, 'NUDGE_AI_API_KEY') ?? null, model: raw(env, 'NUDGE_AI_MODEL') ?? 'gpt-4o-mini', timeoutMs: integer(env, 'NUDGE_AI_TIMEOUT_MS', 1000, 600_000) };
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -146,5 +169,8 @@ export function loadConfig(env: Env): Config {
     webhookTimeoutMs: integer(env, 'NUDGE_WEBHOOK_TIMEOUT_MS', 100, 120_000),
     dispatchLeaseMs: integer(env, 'NUDGE_DISPATCH_LEASE_MS', 1000, 3_600_000),
     sandboxDelivery: oneOf(env, 'NUDGE_SANDBOX_DELIVERY', ['inline', 'dispatch'] as const),
+    ai: aiEndpoint(env),
+    stripeBaseUrl: httpUrl(env, 'NUDGE_STRIPE_BASE_URL') ?? 'https://api.stripe.com',
+    automationIntervalMs: integer(env, 'NUDGE_AUTOMATION_INTERVAL_MS', 100, 3_600_000),
   });
 }

@@ -18,6 +18,10 @@ export const knownScopes = [
   'settings:write',
   'tokens:read',
   'tokens:write',
+  'broadcasts:read',
+  'broadcasts:write',
+  'webhooks:read',
+  'webhooks:write',
 ] as const;
 
 export type Scope = (typeof knownScopes)[number];

@@ -28,6 +28,7 @@ import type { ContactFilter, ContactRow, LockOptions } from '../store/contact-re
 import type { Db } from '../store/database.js';
 import { isUniqueViolation } from '../store/errors.js';
 import * as tagRepo from '../store/tag-repository.js';
+import { applyContactChanges as applyAutomation, type ContactChange } from './automation.js';
 import type { Context } from './context.js';
 
 export type { Contact, ContactInput, ContactRef } from '../domain/contact.js';
@@ -97,7 +98,14 @@ export interface TagChangeInput {
  */
 async function inTransaction<T>(ctx: Context, outer: Db | undefined, work: (trx: Db) => Promise<T>): Promise<T> {
   try {
-    return outer ? await work(outer) : await ctx.database.db.transaction().execute(work);
+    if (outer) return await work(outer);
+    let used: Db | undefined;
+    const result = await ctx.database.db.transaction().execute((trx) => {
+      used = trx;
+      return work(trx);
+    });
+    if (used !== undefined && enrolledIn.has(used)) ctx.wake.sessions();
+    return result;
   } catch (error) {
     if (isUniqueViolation(error, 'email')) throw invalid('email', 'is already used by another contact in this workspace');
     if (isUniqueViolation(error, 'phone')) throw invalid('phone', 'is already used by another contact in this workspace');
@@ -153,6 +161,28 @@ async function loadContact(db: Db, workspaceId: string, id: string): Promise<Con
   const [contact] = await toContacts(db, workspaceId, [row]);
   return contact!;
 }
+
+async function tagNames(db: Db, workspaceId: string, contactId: string): Promise<string[]> {
+  return (await tagRepo.tagNamesByContact(db, workspaceId, [contactId])).get(contactId) ?? [];
+}
+
+function diffTags(before: readonly string[], after: readonly string[]): { added: string[]; removed: string[] } {
+  const b = new Set(before.map((t) => t.toLowerCase()));
+  const a = new Set(after.map((t) => t.toLowerCase()));
+  return { added: after.filter((t) => !b.has(t.toLowerCase())), removed: before.filter((t) => !a.has(t.toLowerCase())) };
+}
+
+/**
+ * Reports a contact change to the automation (triggers, stop conditions, segments) in
+ * the same transaction, and wakes the scheduler once that transaction has committed.
+ */
+async function automate(ctx: Context, trx: Db, workspaceId: string, change: ContactChange): Promise<void> {
+  const outcome = await applyAutomation(ctx, trx, workspaceId, [change], 'api');
+  if (outcome.enrollments.some((e) => e.status === 'enrolled')) enrolledIn.add(trx);
+}
+
+/** Transactions that started sessions: inTransaction wakes the scheduler after they commit. */
+const enrolledIn = new WeakSet<Db>();
 
 /** Gives the contact exactly these tags. Returns whether anything changed. */
 async function replaceTags(db: Db, workspaceId: string, contactId: string, names: readonly TagName[], now: number): Promise<boolean> {
@@ -212,7 +242,9 @@ async function upsertByPhone(
     });
     if (inserted) {
       await addTags(id);
-      return { contact: await loadContact(db, workspaceId, id), created: true };
+      const contact = await loadContact(db, workspaceId, id);
+      await automate(ctx, db, workspaceId, { contactId: id, created: true, tagsAdded: contact.tags });
+      return { contact, created: true };
     }
     // Another request inserted this phone between our read and our insert: update theirs.
     row = await contactRepo.findContactByPhone(db, workspaceId, phone, lock);
@@ -225,8 +257,12 @@ async function upsertByPhone(
     await contactRepo.updateContactRow(db, workspaceId, row.id, { ...fieldColumns(next), updated_at: now });
     touched = true;
   }
+  const tagsBefore = tags !== undefined && tags.length > 0 ? await tagNames(db, workspaceId, row.id) : null;
   if ((await addTags(row.id)) > 0 && !touched) await contactRepo.touchContact(db, workspaceId, row.id, now);
-  return { contact: await loadContact(db, workspaceId, row.id), created: false };
+  const contact = await loadContact(db, workspaceId, row.id);
+  const tagsAdded = tagsBefore === null ? [] : diffTags(tagsBefore, contact.tags).added;
+  if (touched || tagsAdded.length > 0) await automate(ctx, db, workspaceId, { contactId: row.id, attributes: touched, tagsAdded });
+  return { contact, created: false };
 }
 
 /**
@@ -292,8 +328,12 @@ export async function updateContact(ctx: Context, workspaceId: string, input: Up
       throw invalid(changes.phone === null ? 'phone' : 'email', 'cannot be cleared: a contact needs a phone or an email');
     }
     await contactRepo.updateContactRow(trx, workspaceId, row.id, { ...fieldColumns(next), updated_at: now });
+    const before = await tagNames(trx, workspaceId, row.id);
     if (changes.tags !== undefined) await replaceTags(trx, workspaceId, row.id, changes.tags, now);
-    return loadContact(trx, workspaceId, row.id);
+    const contact = await loadContact(trx, workspaceId, row.id);
+    const { added, removed } = diffTags(before, contact.tags);
+    await automate(ctx, trx, workspaceId, { contactId: row.id, attributes: changesFields(changes), tagsAdded: added, tagsRemoved: removed });
+    return contact;
   });
 }
 
@@ -391,7 +431,10 @@ export async function addTag(ctx: Context, workspaceId: string, input: TagChange
     const now = ctx.clock.now();
     const [stored] = await tagRepo.ensureTags(trx, workspaceId, [tag], now);
     const added = await tagRepo.attachTags(trx, workspaceId, row.id, [stored!.id], now);
-    if (added > 0) await contactRepo.touchContact(trx, workspaceId, row.id, now);
+    if (added > 0) {
+      await contactRepo.touchContact(trx, workspaceId, row.id, now);
+      await automate(ctx, trx, workspaceId, { contactId: row.id, tagsAdded: [stored!.name] });
+    }
     const names = await tagRepo.tagNamesByContact(trx, workspaceId, [row.id]);
     return { contact_id: row.id, tag: stored!.name, tags: names.get(row.id) ?? [] };
   });
@@ -408,7 +451,10 @@ export async function removeTag(ctx: Context, workspaceId: string, input: TagCha
     const stored = await tagRepo.findTagByKey(trx, workspaceId, tag.key);
     if (stored) {
       const removed = await tagRepo.detachTag(trx, workspaceId, row.id, stored.id);
-      if (removed > 0) await contactRepo.touchContact(trx, workspaceId, row.id, ctx.clock.now());
+      if (removed > 0) {
+        await contactRepo.touchContact(trx, workspaceId, row.id, ctx.clock.now());
+        await automate(ctx, trx, workspaceId, { contactId: row.id, tagsRemoved: [stored.name] });
+      }
     }
     const names = await tagRepo.tagNamesByContact(trx, workspaceId, [row.id]);
     return { contact_id: row.id, tag: stored?.name ?? tag.name, tags: names.get(row.id) ?? [] };

@@ -6,6 +6,9 @@ import { AppError, invalid, notFound, type FieldErrors } from '../domain/errors.
 import { newId } from '../domain/ids.js';
 import { isPlainObject, parseJson, toJson } from '../domain/json.js';
 import { htmlToBlocks } from '../domain/html-to-blocks.js';
+import { tagKey } from '../domain/contact.js';
+import { enrollmentModes, isFieldPath, type EnrollmentMode } from '../domain/enrollment.js';
+import { isUuid } from '../domain/ids.js';
 import { validateGraph } from '../domain/validate-definition.js';
 import type { Db } from '../store/database.js';
 import * as repo from '../store/definition-repository.js';
@@ -75,6 +78,103 @@ async function templateLookup(db: Db, workspaceId: string): Promise<(name: strin
   return (name, language) => (language ? pairs.has(`${name}\u0000${language}`) || names.has(name) : names.has(name));
 }
 
+const stopTypes = ['has_tag', 'does_not_have_tag', 'event_received', 'added_to_list', 'removed_from_list', 'none'] as const;
+
+function positiveInteger(value: unknown, max: number): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= max;
+}
+
+function nonEmptyText(value: unknown, max = 200): value is string {
+  return typeof value === 'string' && value.trim().length > 0 && value.length <= max;
+}
+
+async function listExists(db: Db, workspaceId: string, id: string): Promise<boolean> {
+  return isUuid(id) && (await db.selectFrom('lists').select('id').where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+async function segmentExists(db: Db, workspaceId: string, id: string): Promise<boolean> {
+  return isUuid(id) && (await db.selectFrom('segments').select('id').where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+/**
+ * Checks the trigger's own fields, its enrollment mode and its stop condition, naming
+ * each field, and normalises the stop condition to `{ type, value }`.
+ */
+async function checkTrigger(db: Db, workspaceId: string, kind: DefinitionKind, trigger: TriggerConfig, add: (field: string, message: string) => void): Promise<void> {
+  const type = trigger.type;
+  const needsEvent = type === 'event_received' || type === 'inactivity' || type === 'frequency';
+  if (needsEvent && !nonEmptyText(trigger.eventName)) add('eventName', `eventName is required for the ${type} trigger (1 to 200 characters)`);
+  if (type === 'tag_added' && !nonEmptyText(trigger.tagName, 100)) add('tagName', 'tagName is required for the tag_added trigger (1 to 100 characters)');
+  if (type === 'segment_entered') {
+    if (typeof trigger.segmentId !== 'string') add('segmentId', 'segmentId is required for the segment_entered trigger');
+    else if (!(await segmentExists(db, workspaceId, trigger.segmentId))) add('segmentId', 'no segment with this id in the workspace');
+  }
+  if (trigger.listId !== undefined && trigger.listId !== null) {
+    if (type !== 'contact_added') add('listId', 'listId applies to the contact_added trigger only');
+    else if (typeof trigger.listId !== 'string' || !(await listExists(db, workspaceId, trigger.listId))) add('listId', 'no list with this id in the workspace');
+  }
+  if (type === 'inactivity' && !positiveInteger(trigger.inactiveDays, 3650)) add('inactiveDays', 'inactiveDays is required for the inactivity trigger: a whole number of days from 1 to 3650');
+  if (type === 'frequency') {
+    if (!positiveInteger(trigger.minCount, 1_000_000)) add('minCount', 'minCount is required for the frequency trigger: a whole number from 1');
+    if (!positiveInteger(trigger.timeWindowDays, 3650)) add('timeWindowDays', 'timeWindowDays is required for the frequency trigger: a whole number of days from 1 to 3650');
+  }
+  if (trigger.enrollmentMode !== undefined && trigger.enrollmentMode !== null) {
+    if (typeof trigger.enrollmentMode !== 'string' || !enrollmentModes.includes(trigger.enrollmentMode as EnrollmentMode)) {
+      add('enrollmentMode', `enrollmentMode must be one of ${enrollmentModes.join(', ')}`);
+    } else if (trigger.enrollmentMode === 'matching_field' && type !== 'event_received') {
+      add('enrollmentMode', 'matching_field is only valid with the event_received trigger');
+    }
+  }
+  if (trigger.enrollmentFieldPath !== undefined && trigger.enrollmentFieldPath !== null && trigger.enrollmentFieldPath !== '') {
+    if (typeof trigger.enrollmentFieldPath !== 'string' || !isFieldPath(trigger.enrollmentFieldPath)) add('enrollmentFieldPath', 'enrollmentFieldPath must be a dot path such as order.id');
+    else if (trigger.enrollmentMode !== 'matching_field') add('enrollmentFieldPath', 'enrollmentFieldPath applies to enrollmentMode matching_field only');
+  }
+  if (kind === 'flow' && type !== 'api' && trigger.enrollmentMode === 'matching_field') add('enrollmentMode', 'flows run one conversation per contact');
+  const stop = trigger.stopCondition;
+  if (stop !== undefined && stop !== null) {
+    if (!isPlainObject(stop)) {
+      add('stopCondition', 'stopCondition must be an object such as {"type": "has_tag", "value": "customer"}');
+      return;
+    }
+    const stopType = stop.type;
+    if (typeof stopType !== 'string' || !(stopTypes as readonly string[]).includes(stopType)) {
+      add('stopCondition.type', `stopCondition.type must be one of ${stopTypes.join(', ')}`);
+      return;
+    }
+    if (stopType === 'none') {
+      trigger.stopCondition = { type: 'none' };
+      return;
+    }
+    const alias = stopType.endsWith('tag') ? stop.tagName : stopType === 'event_received' ? stop.eventName : stop.listId;
+    const value = stop.value ?? alias;
+    if (!nonEmptyText(value)) {
+      add('stopCondition.value', `stopCondition.value is required for ${stopType}: the ${stopType.endsWith('tag') ? 'tag name' : stopType === 'event_received' ? 'event name' : 'list id'}`);
+      return;
+    }
+    if (stopType.endsWith('list') && !(await listExists(db, workspaceId, value))) {
+      add('stopCondition.value', 'no list with this id in the workspace');
+      return;
+    }
+    trigger.stopCondition = { type: stopType, value: value.trim() };
+  }
+}
+
+/** The indexed columns a published definition's trigger and stop condition are found by. */
+export function triggerColumns(trigger: TriggerConfig | null): { trigger_type: string; trigger_key: string | null; stop_type: string | null; stop_key: string | null } {
+  const type = trigger?.type ?? 'api';
+  const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : null);
+  let key: string | null = null;
+  if (type === 'contact_added') key = text(trigger?.listId);
+  else if (type === 'tag_added') key = text(trigger?.tagName) === null ? null : tagKey(text(trigger?.tagName)!);
+  else if (type === 'segment_entered') key = text(trigger?.segmentId);
+  else if (type === 'event_received' || type === 'inactivity' || type === 'frequency') key = text(trigger?.eventName);
+  const stop = isPlainObject(trigger?.stopCondition) ? (trigger!.stopCondition as { type?: unknown; value?: unknown }) : null;
+  const stopType = stop && typeof stop.type === 'string' && stop.type !== 'none' ? stop.type : null;
+  let stopKey = stopType ? text(stop!.value) : null;
+  if (stopKey !== null && stopType!.endsWith('tag')) stopKey = tagKey(stopKey);
+  return { trigger_type: type, trigger_key: key, stop_type: stopType, stop_key: stopKey };
+}
+
 /** Reads and checks a create or replace body into a draft; every problem is named. */
 async function buildDraft(ctx: Context, workspaceId: string, kind: DefinitionKind, input: DefinitionInput, partial: Draft | null): Promise<{ name: string; description: string | null; draft: Draft }> {
   const errors: FieldErrors = {};
@@ -96,10 +196,13 @@ async function buildDraft(ctx: Context, workspaceId: string, kind: DefinitionKin
 
   let trigger: TriggerConfig = partial?.trigger ?? { type: 'api' };
   if (input.trigger !== undefined || triggerFields.some((f) => input[f] !== undefined)) {
-    const type = input.trigger === undefined ? 'api' : input.trigger;
-    if (typeof type !== 'string' || !triggerTypes.includes(type)) add('trigger', `trigger must be one of ${triggerTypes.join(', ')}`);
+    const type = input.trigger === undefined ? (partial?.trigger.type ?? 'api') : input.trigger;
     trigger = { type: typeof type === 'string' ? type : 'api' };
+    // A replace that names only some trigger fields keeps the others.
+    if (input.trigger === undefined && partial) for (const field of triggerFields) if (partial.trigger[field] !== undefined) trigger[field] = partial.trigger[field];
     for (const field of triggerFields) if (input[field] !== undefined) trigger[field] = input[field];
+    if (typeof type !== 'string' || !triggerTypes.includes(type)) add('trigger', `trigger must be one of ${triggerTypes.join(', ')}`);
+    else await checkTrigger(ctx.database.db, workspaceId, kind, trigger, add);
   }
 
   if (input.steps !== undefined && input.graph !== undefined) add('steps', 'give either steps or graph, not both');
@@ -145,15 +248,43 @@ function editableEmail(graph: Graph): Graph {
   };
 }
 
-export async function createDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, input: DefinitionInput) {
-  if (input.goal !== undefined && input.steps === undefined && input.graph === undefined) {
-    throw new AppError('business_rule', 'Writing content from a goal needs an AI endpoint, and none is configured on this server; send steps instead', {
-      errors: { goal: ['goal needs an AI endpoint, and none is configured'] },
+export const aiWritingMessage = 'Sequence created. AI is generating email content based on your brand. This typically takes 30-60 seconds.';
+
+/** The AI writing state of a definition created from a goal. */
+export interface Enrichment {
+  status: 'pending' | 'completed' | 'failed';
+  goal: string;
+  emailCount: number;
+  attempts: number;
+  error: string | null;
+  requestedAt: number;
+  completedAt: number | null;
+}
+
+function checkGoal(ctx: Context, input: DefinitionInput): { goal: string; emailCount: number } {
+  if (ctx.config.ai === null) {
+    throw new AppError('business_rule', 'Writing content from a goal needs an AI endpoint, and none is configured on this server (set NUDGE_AI_BASE_URL); send steps instead', {
+      errors: { goal: ['goal needs an AI endpoint, and none is configured (NUDGE_AI_BASE_URL)'] },
     });
+  }
+  const errors: FieldErrors = {};
+  if (typeof input.goal !== 'string' || input.goal.trim().length === 0 || input.goal.length > 4000) errors.goal = ['goal must be a description of 1 to 4000 characters'];
+  const count = input.emailCount ?? 5;
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 10) errors.emailCount = ['emailCount must be a whole number from 1 to 10'];
+  if (Object.keys(errors).length > 0) throw new AppError('validation_failed', Object.values(errors)[0]![0]!, { errors });
+  return { goal: (input.goal as string).trim(), emailCount: count as number };
+}
+
+export async function createDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, input: DefinitionInput) {
+  const fromGoal = input.goal !== undefined && input.steps === undefined && input.graph === undefined;
+  const goal = fromGoal ? checkGoal(ctx, input) : null;
+  if (!fromGoal && input.emailCount !== undefined && input.goal === undefined) {
+    throw invalid('emailCount', 'applies only with goal');
   }
   const { name, description, draft } = await buildDraft(ctx, workspaceId, kind, input, null);
   const now = ctx.clock.now();
-  const row = {
+  const enrichment: Enrichment | null = goal === null ? null : { status: 'pending', ...goal, attempts: 0, error: null, requestedAt: now, completedAt: null };
+  const row: repo.DefinitionRow = {
     id: newId(now),
     workspace_id: workspaceId,
     kind,
@@ -167,8 +298,18 @@ export async function createDefinition(ctx: Context, workspaceId: string, kind: 
     created_at: now,
     updated_at: now,
     deleted_at: null,
+    trigger_type: 'api',
+    trigger_key: null,
+    stop_type: null,
+    stop_key: null,
+    enrollments_paused: 0,
+    enrichment: enrichment === null ? null : toJson(enrichment),
+    enrichment_due_at: enrichment === null ? null : now,
+    ab_variant_id: null,
+    ab_split_percent: null,
   };
   await repo.insertDefinition(ctx.database.db, row);
+  if (enrichment !== null) ctx.wake.sessions();
   return toResource(row);
 }
 
@@ -218,6 +359,11 @@ export async function publishDefinition(ctx: Context, workspaceId: string, kind:
   const draft = parseJson<Draft>(row.draft, { graph: { nodes: [], edges: [] }, settings: {}, trigger: { type: 'api' }, steps: null });
   const checked = validateGraph(draft.graph, { kind, templateExists: await templateLookup(db, workspaceId), allowEmpty: true });
   if (checked.problems.length > 0) throw refuse(checked.problems, 'graph.');
+  const enrichment = parseJson<Enrichment | null>(row.enrichment, null);
+  if (enrichment?.status === 'pending') throw new AppError('business_rule', `The ${kind}'s emails are still being written from its goal; poll GET /api/v1/sequences/${id} until enrichment.status is completed`);
+  if (draft.graph.nodes.length === 0) {
+    throw new AppError('business_rule', `This ${kind} has no steps; add steps before enabling it`, { errors: { steps: ['at least one step is required to enable'] } });
+  }
   const providers = new Set<string>();
   for (const node of draft.graph.nodes) {
     if (node.type === 'create_discount') {
@@ -225,13 +371,19 @@ export async function publishDefinition(ctx: Context, workspaceId: string, kind:
       if (provider !== 'builtin') providers.add(provider);
     }
   }
-  if (providers.size > 0) {
-    const names = [...providers].join(', ');
-    throw new AppError('provider_not_connected', `The discount provider ${names} is not connected; connect it or use provider "builtin"`, {
+  const connected = new Set(
+    (await db.selectFrom('integrations').select('provider').where('workspace_id', '=', workspaceId).execute()).map((r) => r.provider),
+  );
+  const missing = [...providers].filter((p) => !connected.has(p));
+  if (missing.length > 0) {
+    const names = missing.join(', ');
+    throw new AppError('provider_not_connected', `The discount provider ${names} is not connected; connect it in PUT /api/v1/settings/integrations/${missing[0]} or use provider "builtin"`, {
       errors: { steps: [`discount provider ${names} is not connected`] },
+      extra: { provider: missing[0] },
     });
   }
   const now = ctx.clock.now();
+  const columns = triggerColumns(draft.trigger);
   await db.transaction().execute(async (trx) => {
     let versionId = row.current_version_id;
     if (row.draft_changed === 1 || versionId === null) {
@@ -240,7 +392,13 @@ export async function publishDefinition(ctx: Context, workspaceId: string, kind:
       const body: VersionBody = { name: row.name, kind, graph: draft.graph, settings: draft.settings, trigger: draft.trigger };
       await repo.insertVersion(trx, { id: versionId, workspace_id: workspaceId, definition_id: id, version: number, body: toJson(body), created_at: now });
     }
-    await repo.updateDefinition(trx, workspaceId, id, { status: 'active', current_version_id: versionId, published_at: now, draft_changed: 0, updated_at: now });
+    await repo.updateDefinition(trx, workspaceId, id, { status: 'active', current_version_id: versionId, published_at: now, draft_changed: 0, updated_at: now, ...columns });
+    if (columns.trigger_type === 'inactivity') {
+      // The scan starts from now: contacts already quiet before the rule existed are not swept up at once.
+      const days = Number(draft.trigger.inactiveDays);
+      const existing = await trx.selectFrom('trigger_scans').select('definition_id').where('definition_id', '=', id).executeTakeFirst();
+      if (!existing) await trx.insertInto('trigger_scans').values({ definition_id: id, workspace_id: workspaceId, scanned_until: now - days * 86_400_000, updated_at: now }).execute();
+    }
   });
   return withCount(ctx, (await repo.findDefinition(db, workspaceId, kind, id))!);
 }
@@ -250,6 +408,21 @@ export async function disableDefinition(ctx: Context, workspaceId: string, kind:
   const row = await requireDefinition(ctx, workspaceId, kind, id);
   if (row.status === 'archived') throw new AppError('business_rule', `This ${kind} is archived`);
   await repo.updateDefinition(ctx.database.db, workspaceId, id, { status: 'paused', updated_at: ctx.clock.now() });
+  return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
+}
+
+/** Stops new enrollments (API, triggers, events) while the sequence stays active: running sessions go on. */
+export async function pauseEnrollments(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string) {
+  const row = await requireDefinition(ctx, workspaceId, kind, id);
+  if (row.status === 'archived') throw new AppError('business_rule', `This ${kind} is archived`);
+  await repo.updateDefinition(ctx.database.db, workspaceId, id, { enrollments_paused: 1, updated_at: ctx.clock.now() });
+  return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
+}
+
+export async function resumeEnrollments(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string) {
+  const row = await requireDefinition(ctx, workspaceId, kind, id);
+  if (row.status === 'archived') throw new AppError('business_rule', `This ${kind} is archived`);
+  await repo.updateDefinition(ctx.database.db, workspaceId, id, { enrollments_paused: 0, updated_at: ctx.clock.now() });
   return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
 }
 
@@ -278,6 +451,7 @@ export function statusForActions(status: string): string {
 export function toResource(row: repo.DefinitionRow, sessionsCount = 0) {
   const draft = parseJson<Draft>(row.draft, { graph: { nodes: [], edges: [] }, settings: {}, trigger: { type: 'api' }, steps: null });
   const emailCount = draft.graph.nodes.filter((n) => n.type === 'send_message' && n.channel === 'email').length;
+  const enrichment = parseJson<Enrichment | null>(row.enrichment, null);
   return {
     id: row.id,
     name: row.name,
@@ -289,7 +463,14 @@ export function toResource(row: repo.DefinitionRow, sessionsCount = 0) {
     settings: draft.settings,
     steps: (draft.steps ?? graphToSteps(draft.graph)) as object[] | null,
     graph: draft.graph,
-    emailCount,
+    emailCount: enrichment?.status === 'pending' ? enrichment.emailCount : emailCount,
+    enrollmentMode: typeof draft.trigger.enrollmentMode === 'string' ? draft.trigger.enrollmentMode : 'unlimited',
+    stopCondition: isPlainObject(draft.trigger.stopCondition) ? draft.trigger.stopCondition : null,
+    enrollmentsPaused: row.enrollments_paused === 1,
+    enrichment:
+      enrichment === null
+        ? null
+        : { status: enrichment.status, goal: enrichment.goal, emailCount: enrichment.emailCount, error: enrichment.error, completedAt: isoTime(enrichment.completedAt) },
     hasUnpublishedChanges: row.draft_changed === 1 && row.current_version_id !== null,
     currentVersionId: row.current_version_id,
     sessionsCount,

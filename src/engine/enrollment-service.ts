@@ -6,6 +6,7 @@ import { normalizePhone } from '../domain/phone.js';
 import * as definitions from '../store/definition-repository.js';
 import * as contacts from '../store/engine-contact-repository.js';
 import * as sessions from '../store/session-repository.js';
+import { applyContactChanges } from './automation.js';
 import type { Context } from './context.js';
 import type { VersionCache } from './version-cache.js';
 
@@ -78,7 +79,10 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
       if (!found) throw new AppError('not_found', 'Contact not found', { errors: { contact_id: ['Contact not found'] } });
       contactId = found.id;
     } else {
-      contactId = (await contacts.upsertContactByPhone(trx, { id: newId(now), workspace_id: workspaceId, phone, source: input.source ?? 'api', now, optedIn: true })).contact.id;
+      const upserted = await contacts.upsertContactByPhone(trx, { id: newId(now), workspace_id: workspaceId, phone, source: input.source ?? 'api', now, optedIn: true });
+      contactId = upserted.contact.id;
+      // A contact created here is a new contact like any other: contact_added sequences start for it.
+      if (upserted.created) await applyContactChanges(ctx, trx, workspaceId, [{ contactId, created: true }], 'api');
     }
     const inserted = await sessions.insertSessionIfNoneActive(trx, {
       id: sessionId,

@@ -14,6 +14,8 @@ import type { ChannelRegistry } from './channel-registry.js';
 import type { Context } from './context.js';
 import { advanceSession, type ContactSnapshot, type SessionState, type WebhookRequest, type WebhookResult } from './interpreter.js';
 import { stopSessions } from './session-control.js';
+import { applyContactChanges as applyAutomation, recheckSegments, scanInactivity, type ContactChange } from './automation.js';
+import { writePendingSequences } from './enrichment-service.js';
 import type { VersionCache } from './version-cache.js';
 import type { LocalWaker } from './waker.js';
 import { applyPendingStatuses } from './message-status.js';
@@ -63,7 +65,7 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loops = [this.loop('sessions', () => this.runSchedulerOnce()), this.loop('messages', () => this.runDispatcherOnce())];
+    this.loops = [this.loop('sessions', () => this.runSchedulerOnce()), this.loop('messages', () => this.runDispatcherOnce()), this.automationLoop()];
   }
 
   /** Stops after the batches in flight; resolves once both loops have ended. */
@@ -97,6 +99,28 @@ export class Worker {
     }
   }
 
+  /** The periodic work: inactivity triggers, time-window segment changes, AI writing. */
+  private async automationLoop(): Promise<void> {
+    const every = this.ctx.config.automationIntervalMs;
+    while (this.running) {
+      try {
+        await this.runAutomationOnce();
+      } catch (error) {
+        this.ctx.log.error({ err: toError(error), loop: 'automation' }, 'automation pass failed; it will run again');
+      }
+      const until = Date.now() + every;
+      while (this.running && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
+    }
+  }
+
+  /** One pass of the periodic work. Returns how many items it handled. */
+  async runAutomationOnce(): Promise<number> {
+    const started = await scanInactivity(this.ctx);
+    const rechecked = await recheckSegments(this.ctx);
+    const written = await writePendingSequences(this.ctx);
+    return started + rechecked + written;
+  }
+
   /** Sleeps until the next due item (read from the index), at most the poll interval. */
   private async sleepFor(what: 'sessions' | 'messages'): Promise<number> {
     const db = this.ctx.database.db;
@@ -113,6 +137,7 @@ export class Worker {
     const now = ctx.clock.now();
     const calls: PendingCall[] = [];
     let queued = 0;
+    let enrolledByAutomation = false;
     await this.channels.refresh?.();
     const advanced = await db.transaction().execute(async (trx) => {
       const due = await sessionsRepo.claimDueSessions(trx, dialect, now, this.options.batchSize);
@@ -134,6 +159,7 @@ export class Worker {
       const steps: SessionStepRow[] = [];
       const stopped: string[] = [];
       const sentCounts = new Map<string, { count: number; at: number }>();
+      const automationChanges = new Map<string, ContactChange[]>();
       for (const session of due) {
         const version = versions.get(session.version_id);
         const contactRow = contacts.get(session.contact_id);
@@ -256,7 +282,12 @@ export class Worker {
           updated_at: now,
           ended_at: ended ? now : null,
         });
-        await this.applyContactChanges(trx, session.workspace_id, session.contact_id, result.contact, now);
+        const changed = await this.applyContactChanges(trx, session.workspace_id, session.contact_id, result.contact, now);
+        if (changed !== null) {
+          const list = automationChanges.get(session.workspace_id) ?? [];
+          list.push(changed);
+          automationChanges.set(session.workspace_id, list);
+        }
         if (result.call) {
           calls.push({ sessionId: session.id, workspaceId: session.workspace_id, nodeId: result.call.node_id, visit: result.call.visit, request: result.call.request });
         }
@@ -267,9 +298,16 @@ export class Worker {
       await sessionsRepo.insertSteps(bulk, steps);
       await messagesRepo.countMessagesOnContacts(bulk, sentCounts);
       if (stopped.length > 0) await messagesRepo.cancelQueuedForSessions(trx, stopped, now, 'send_failed');
+      // Triggers and stop conditions of the tags this batch changed: after the session
+      // writes, so a stop condition is never overwritten by the batch's own update.
+      for (const [workspaceId, changes] of automationChanges) {
+        const outcome = await applyAutomation(ctx, trx, workspaceId, changes, 'engine');
+        if (outcome.enrollments.some((e) => e.status === 'enrolled')) enrolledByAutomation = true;
+      }
       return due.length;
     });
     if (queued > 0) ctx.wake.messages();
+    if (enrolledByAutomation) ctx.wake.sessions();
     if (calls.length > 0) await this.performCalls(calls);
     return advanced;
   }
@@ -280,18 +318,22 @@ export class Worker {
     contactId: string,
     change: { addTags: string[]; removeTags: string[]; set: Record<string, string | null> },
     now: number,
-  ): Promise<void> {
+  ): Promise<ContactChange | null> {
+    const tagsAdded: string[] = [];
+    const tagsRemoved: string[] = [];
     for (const raw of change.addTags) {
       const tag = raw.normalize('NFC').replace(/\s+/g, ' ').trim();
       if (tag === '' || tag.length > 100 || tag.includes(',')) continue;
       const tagId = await contactsRepo.ensureTag(trx, workspaceId, tag, newId(now), now);
-      await contactsRepo.tagContact(trx, workspaceId, contactId, tagId, now);
+      if (await contactsRepo.tagContact(trx, workspaceId, contactId, tagId, now)) tagsAdded.push(tag);
     }
-    for (const tag of change.removeTags) await contactsRepo.untagContact(trx, workspaceId, contactId, tag);
+    for (const tag of change.removeTags) if (await contactsRepo.untagContact(trx, workspaceId, contactId, tag)) tagsRemoved.push(tag);
     const entries = Object.entries(change.set);
-    if (entries.length === 0) return;
+    const changed = (attributes: boolean): ContactChange | null =>
+      tagsAdded.length + tagsRemoved.length > 0 || attributes ? { contactId, tagsAdded, tagsRemoved, attributes } : null;
+    if (entries.length === 0) return changed(false);
     const row = (await contactsRepo.loadContacts(trx, [contactId])).get(contactId);
-    if (!row) return;
+    if (!row) return changed(false);
     const metadata = parseJson<Record<string, unknown>>(row.metadata, {});
     const patch: Record<string, unknown> = { updated_at: now };
     const allowed = new Set(['first_name', 'last_name', 'name', 'email', 'timezone', 'language']);
@@ -308,6 +350,7 @@ export class Worker {
     const merged = { ...row, ...patch } as contactsRepo.EngineContactRow;
     patch.search_text = buildSearchText(merged);
     await contactsRepo.updateContactFields(trx, contactId, patch);
+    return changed(true);
   }
 
   /** Webhook nodes: the HTTP call happens outside any transaction; its result is committed after. */
@@ -391,7 +434,8 @@ export class Worker {
     for (let i = 0; i < maxRounds; i += 1) {
       const a = await this.runSchedulerOnce();
       const b = await this.runDispatcherOnce();
-      if (a === 0 && b === 0) return;
+      const c = await this.runAutomationOnce();
+      if (a === 0 && b === 0 && c === 0) return;
     }
     throw new Error('drain did not settle');
   }

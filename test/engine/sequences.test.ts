@@ -118,10 +118,11 @@ describe.each(dialects)('sequences end to end on %s', (dialect) => {
     const neither = await post('/api/v1/actions/trigger-sequence', { sequence_id: live });
     expect(neither.statusCode).toBe(422);
     expect(neither.json().errors).toHaveProperty('phone');
-    const empty = await publishedSequence({ name: 'Empty', steps: [] });
-    const noEntry = await post('/api/v1/actions/trigger-sequence', { sequence_id: empty, phone: '+14155550100' });
-    expect(noEntry.statusCode).toBe(422);
-    expect(noEntry.json().code).toBe('no_entry_node');
+    // A sequence without steps cannot be enabled, so it never answers a trigger.
+    const empty = (await post('/api/v1/sequences', { name: 'Empty', steps: [] })).json().sequence.id;
+    const enable = await post(`/api/v1/sequences/${empty}/enable`, {});
+    expect(enable.statusCode).toBe(422);
+    expect(enable.json().errors).toHaveProperty('steps');
     // Another workspace cannot see or trigger it.
     const foreign = await post('/api/v1/actions/trigger-sequence', { sequence_id: live, phone: '+14155550100' }, { authorization: `Bearer ${t.other.token}` });
     expect(foreign.statusCode).toBe(404);

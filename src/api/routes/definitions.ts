@@ -4,6 +4,7 @@ import { isUuid } from '../../domain/ids.js';
 import { notFound } from '../../domain/errors.js';
 import type { Context } from '../../engine/context.js';
 import * as definitions from '../../engine/definition-service.js';
+import * as enrollments from '../../engine/enrollment-admin-service.js';
 import { triggerDefinition } from '../../engine/enrollment-service.js';
 import { authErrors, errorResponses, ok } from '../schemas.js';
 import type { App } from '../types.js';
@@ -43,7 +44,19 @@ const DefinitionBody = Type.Object(
     steps: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 200, description: 'A linear list of steps; each step may carry a `delay` ({days, hours, minutes, seconds}) that runs before it' })),
     graph: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'A graph: `{entry?, nodes: [...], edges: [{from, to, branch?}]}`' })),
     settings: Type.Optional(Type.Object({ session_ttl_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 43200 })) }, { additionalProperties: true })),
-    trigger: Type.Optional(Type.String({ maxLength: 50, description: 'How sessions start: `api` (the default) or an automatic trigger' })),
+    trigger: Type.Optional(Type.String({ maxLength: 50, description: 'How sessions start: `api` (the default), contact_added, tag_added, segment_entered, event_received, inactivity or frequency' })),
+    listId: Type.Optional(Type.String({ maxLength: 100, description: 'contact_added: the list whose new members start it (any new subscriber when absent)' })),
+    tagName: Type.Optional(Type.String({ maxLength: 100, description: 'tag_added: the tag' })),
+    segmentId: Type.Optional(Type.String({ maxLength: 100, description: 'segment_entered: the segment' })),
+    eventName: Type.Optional(Type.String({ maxLength: 200, description: 'event_received, inactivity, frequency: the event name' })),
+    inactiveDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: 'inactivity: days without eventName' })),
+    minCount: Type.Optional(Type.Integer({ minimum: 1, description: 'frequency: how many times eventName must occur…' })),
+    timeWindowDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: '…within this many days' })),
+    enrollmentMode: Type.Optional(Type.String({ maxLength: 20, description: 'unlimited (default), one_time, or matching_field (event_received only)' })),
+    enrollmentFieldPath: Type.Optional(Type.String({ maxLength: 500, description: 'matching_field: the event property path that keys each run, e.g. order.id' })),
+    stopCondition: Type.Optional(Type.Object({}, { additionalProperties: true, description: '{type, value}: has_tag, does_not_have_tag, event_received, added_to_list, removed_from_list, or none' })),
+    goal: Type.Optional(Type.String({ maxLength: 4000, description: 'Instead of steps: what the sequence should achieve; the emails are written by the configured AI endpoint' })),
+    emailCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'With goal: how many emails to write (default 5)' })),
   },
   { additionalProperties: true },
 );
@@ -114,6 +127,7 @@ const ListQuery = Type.Object({
 
 export function registerDefinitionRoutes(app: App, ctx: Context): void {
   for (const kind of ['sequence', 'flow'] as const) registerResource(app, ctx, kind);
+  registerSequenceEnrollments(app, ctx);
   registerActions(app, ctx);
 }
 
@@ -158,7 +172,8 @@ function registerResource(app: App, ctx: Context, kind: DefinitionKind): void {
       },
       async (request, reply) => {
         const resource = await definitions.createDefinition(ctx, request.principal!.workspaceId, kind, request.body as definitions.DefinitionInput);
-        return reply.code(201).send({ success: true, message: `${Label} created.`, [kind]: resource });
+        const message = resource.enrichment?.status === 'pending' ? definitions.aiWritingMessage : `${Label} created.`;
+        return reply.code(201).send({ success: true, message, [kind]: resource });
       },
     );
   }
@@ -409,4 +424,223 @@ function registerActions(app: App, ctx: Context): void {
       },
     );
   }
+}
+
+const exampleIds = {
+  sequence: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+  contact: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61',
+  otherContact: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a62',
+  session: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60',
+  otherSession: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a63',
+};
+const limits = enrollments.enrollmentAdminLimits;
+const JsonObject = Type.Object({}, { additionalProperties: true });
+const SubscriberIds = Type.Array(Type.String({ maxLength: 100 }), { maxItems: limits.subscribers, description: 'Subscriber (contact) ids of this workspace' });
+const Emails = Type.Array(Type.String({ maxLength: 254 }), { maxItems: limits.subscribers, description: 'Email addresses, matched ignoring case' });
+
+const EnrollBody = Type.Object(
+  {
+    emails: Type.Optional({ ...Emails, description: 'Subscribers by email, matched ignoring case; a subscriber is created (source `api`) when none has the address' }),
+    subscriberIds: Type.Optional(SubscriberIds),
+    context: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Free-form values, available in every step as {{context.*}}' })),
+  },
+  { additionalProperties: false },
+);
+
+const EnrollResult = Type.Object({
+  email: Type.Optional(Type.String()),
+  subscriberId: Type.String(),
+  status: Type.String({ description: 'enrolled, already_enrolled or skipped' }),
+  reason: Type.Optional(Type.String({ description: 'Why it was skipped: not_found, unsubscribed, enrollments_paused, already_enrolled_once, enrollment_key_missing' })),
+  enrollmentId: Type.Optional(Type.String({ description: 'The run (session) started, or the one already active' })),
+});
+
+const Enrollment = Type.Object({
+  id: Type.String(),
+  subscriberId: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  status: Type.String({ description: 'running, waiting, completed, stopped, expired or failed' }),
+  currentNodeId: Type.Union([Type.String(), Type.Null()]),
+  enrollmentKey: Type.Union([Type.String(), Type.Null()]),
+  event: Type.Union([JsonObject, Type.Null()], { description: 'The properties of the event that enrolled the subscriber, as stored on the run' }),
+  context: JsonObject,
+  endReason: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Type.String(),
+  updatedAt: Type.String(),
+  endedAt: Type.Union([Type.String(), Type.Null()]),
+  nextRunAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+const EnrollmentsQuery = Type.Object({
+  status: Type.Optional(Type.Union(enrollments.enrollmentStatuses.map((s) => Type.Literal(s)), { description: '`active` is running or waiting' })),
+  nodeId: Type.Optional(Type.String({ maxLength: 100, description: 'The node a run is at (currentNodeId)' })),
+  subscriberId: Type.Optional(Type.String({ maxLength: 100 })),
+  email: Type.Optional(Type.String({ maxLength: 254 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: limits.pageSize, default: limits.defaultPageSize })),
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+});
+
+const CancelBody = Type.Object(
+  {
+    subscriberIds: Type.Optional(SubscriberIds),
+    emails: Type.Optional(Emails),
+    fieldPath: Type.Optional(Type.String({ maxLength: 200, description: 'A dot path into the event stored on the run (`order.id`), into its context (`context.orderId`), or `enrollmentKey`' })),
+    values: Type.Optional(Type.Array(Type.Union([Type.String({ maxLength: limits.valueLength }), Type.Number()]), { maxItems: limits.values, description: 'Values of fieldPath to cancel, compared as strings' })),
+    dryRun: Type.Optional(Type.Boolean({ description: 'Report what would be cancelled and change nothing' })),
+    reason: Type.Optional(Type.String({ maxLength: limits.reasonLength, description: 'Recorded as the runs\' endReason (default cancelled_by_api)' })),
+  },
+  { additionalProperties: false },
+);
+
+const CancelledEnrollment = Type.Object({
+  id: Type.String(),
+  subscriberId: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  enrollmentKey: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** Operating a sequence's enrollments: pause and resume them, enroll, list and cancel runs. */
+function registerSequenceEnrollments(app: App, ctx: Context): void {
+  const requireId = (id: string) => {
+    if (!isUuid(id)) throw notFound('Sequence');
+    return id;
+  };
+  const idOf = (request: { params: unknown }) => requireId((request.params as { id: string }).id);
+
+  for (const action of ['pause', 'resume'] as const) {
+    app.post(
+      `/api/v1/sequences/:id/${action}-enrollments`,
+      {
+        config: { scope: 'sequences:write' },
+        schema: {
+          summary: action === 'pause' ? 'Pause new enrollments' : 'Resume enrollments',
+          description:
+            action === 'pause'
+              ? 'Stops new enrollments from every source (the API, triggers, events) while the sequence stays active: enroll answers `skipped` with reason `enrollments_paused`. Running sessions continue.'
+              : 'Lets new enrollments in again after pause-enrollments.',
+          tags: ['Sequences'],
+          operationId: `${action}SequenceEnrollments`,
+          params: IdParams,
+          response: {
+            200: ok(Type.Object({ success: Type.Boolean(), sequence: Resource }), action === 'pause' ? 'The sequence, enrollments paused' : 'The sequence, enrollments open', {
+              success: true,
+              sequence: { ...resourceExample('sequence'), enrollmentsPaused: action === 'pause' },
+            }),
+            ...errorResponses(...authErrors, 404, 422),
+          },
+        },
+      },
+      async (request) => {
+        const change = action === 'pause' ? definitions.pauseEnrollments : definitions.resumeEnrollments;
+        return { success: true, sequence: await change(ctx, request.principal!.workspaceId, 'sequence', idOf(request)) };
+      },
+    );
+  }
+
+  app.post(
+    '/api/v1/sequences/:id/enroll',
+    {
+      config: { scope: 'sequences:execute', idempotent: true },
+      schema: {
+        summary: 'Enroll subscribers in a sequence',
+        description:
+          `Enrolls 1 to ${limits.subscribers} subscribers, given by \`emails\` (found ignoring case, or created) and/or \`subscriberIds\`, in an active sequence, all in one transaction. ` +
+          'Each gets a result: `enrolled`, `already_enrolled` (a run is active; nothing starts) or `skipped` with a reason ' +
+          '(`not_found`, `unsubscribed` for a sequence that sends email, `enrollments_paused`, `already_enrolled_once`, `enrollment_key_missing`). ' +
+          'A draft, disabled or archived sequence, or one without steps, is refused with 422.',
+        tags: ['Sequences'],
+        operationId: 'enrollSequenceSubscribers',
+        params: IdParams,
+        body: { ...EnrollBody, examples: [{ emails: ['ana@example.com', 'bo@example.com'], subscriberIds: [exampleIds.otherContact], context: { plan: 'pro' } }] },
+        response: {
+          200: ok(
+            Type.Object({ success: Type.Boolean(), enrolled: Type.Integer(), skipped: Type.Integer(), alreadyEnrolled: Type.Integer(), results: Type.Array(EnrollResult) }),
+            'One result per subscriber given',
+            {
+              success: true,
+              enrolled: 1,
+              skipped: 1,
+              alreadyEnrolled: 1,
+              results: [
+                { email: 'ana@example.com', subscriberId: exampleIds.contact, status: 'enrolled', enrollmentId: exampleIds.session },
+                { email: 'bo@example.com', subscriberId: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a64', status: 'already_enrolled', enrollmentId: exampleIds.otherSession },
+                { subscriberId: exampleIds.otherContact, status: 'skipped', reason: 'not_found' },
+              ],
+            },
+          ),
+          ...errorResponses(400, ...authErrors, 404, 409, 415, 422),
+        },
+      },
+    },
+    async (request) => enrollments.enrollSubscribers(ctx, request.principal!.workspaceId, idOf(request), (request.body ?? {}) as enrollments.EnrollInput),
+  );
+
+  app.get(
+    '/api/v1/sequences/:id/enrollments',
+    {
+      config: { scope: 'sequences:read' },
+      schema: {
+        summary: "List a sequence's enrollments",
+        description:
+          'The runs of the sequence, newest first, a page at a time: pass `nextCursor` as `cursor` for the next page. ' +
+          'Filter by status (`active` is running or waiting), by the node a run is at, by subscriber id or by email.',
+        tags: ['Sequences'],
+        operationId: 'listSequenceEnrollments',
+        params: IdParams,
+        querystring: EnrollmentsQuery,
+        response: {
+          200: ok(Type.Object({ data: Type.Array(Enrollment), nextCursor: Type.Union([Type.String(), Type.Null()]) }), 'A page of enrollments', {
+            data: [
+              {
+                id: exampleIds.session,
+                subscriberId: exampleIds.contact,
+                email: 'ana@example.com',
+                status: 'running',
+                currentNodeId: 'step-2-delay',
+                enrollmentKey: 'A1042',
+                event: { order: { id: 'A1042', total: 129 } },
+                context: { plan: 'pro' },
+                endReason: null,
+                startedAt: '2026-05-07T08:14:23.000Z',
+                updatedAt: '2026-05-07T08:14:24.000Z',
+                endedAt: null,
+                nextRunAt: '2026-05-08T08:14:24.000Z',
+              },
+            ],
+            nextCursor: null,
+          }),
+          ...errorResponses(...authErrors, 404, 422),
+        },
+      },
+    },
+    async (request) => enrollments.listEnrollments(ctx, request.principal!.workspaceId, idOf(request), request.query as enrollments.ListEnrollmentsQuery),
+  );
+
+  app.post(
+    '/api/v1/sequences/:id/enrollments/cancel',
+    {
+      config: { scope: 'sequences:execute' },
+      schema: {
+        summary: "Cancel a sequence's enrollments",
+        description:
+          'Stops active runs of the sequence chosen by `subscriberIds`/`emails` and/or by `fieldPath` with `values` ' +
+          '(a path into the event stored on the run such as `order.id`, `context.<path>` for the run\'s context, or `enrollmentKey`; compared as strings). ' +
+          'Given both, they narrow each other. Queued, unsent messages of those runs are cancelled with them, all in one transaction. ' +
+          '`dryRun` answers the same list and changes nothing.',
+        tags: ['Sequences'],
+        operationId: 'cancelSequenceEnrollments',
+        params: IdParams,
+        body: { ...CancelBody, examples: [{ fieldPath: 'order.id', values: ['A1042'], reason: 'order refunded' }, { emails: ['ana@example.com'], dryRun: true }] },
+        response: {
+          200: ok(
+            Type.Object({ success: Type.Boolean(), dryRun: Type.Boolean(), cancelled: Type.Integer(), enrollments: Type.Array(CancelledEnrollment) }),
+            'The enrollments cancelled (or, with dryRun, that would be)',
+            { success: true, dryRun: false, cancelled: 1, enrollments: [{ id: exampleIds.session, subscriberId: exampleIds.contact, email: 'ana@example.com', enrollmentKey: 'A1042' }] },
+          ),
+          ...errorResponses(400, ...authErrors, 404, 415, 422),
+        },
+      },
+    },
+    async (request) => enrollments.cancelEnrollments(ctx, request.principal!.workspaceId, idOf(request), (request.body ?? {}) as enrollments.CancelInput),
+  );
 }

@@ -1,6 +1,12 @@
 import type { App } from '../types.js';
 import type { Context } from '../../engine/context.js';
+import { registerAudienceRoutes } from './audiences.js';
 import { registerDefinitionRoutes } from './definitions.js';
+import { registerDiscountRoutes } from './discounts.js';
+import { registerBroadcastRoutes } from './broadcasts.js';
+import { registerMcpRoutes } from './mcp.js';
+import { registerPollingTriggerRoutes } from './polling-triggers.js';
+import { registerWebhookSubscriptionRoutes } from './webhook-subscriptions.js';
 import { registerContactRoutes } from './contacts.js';
 import { registerIdentityRoutes } from './identity.js';
 import { registerSendTextMessageRoutes } from './send-text-message.js';
@@ -16,6 +22,8 @@ export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerIdentityRoutes(app, ctx);
   registerContactRoutes(app, ctx);
   registerDefinitionRoutes(app, ctx);
+  registerAudienceRoutes(app, ctx);
+  registerDiscountRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
   registerSettingsRoutes(app, ctx);
   registerSendTextMessageRoutes(app, ctx);
@@ -23,4 +31,8 @@ export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerWhatsAppWebhookRoutes(app, ctx);
   await registerTwilioWebhookRoutes(app, ctx);
   await registerUnsubscribeRoutes(app, ctx);
+  await registerPollingTriggerRoutes(app, ctx);
+  await registerBroadcastRoutes(app, ctx);
+  await registerWebhookSubscriptionRoutes(app, ctx);
+  await registerMcpRoutes(app, ctx);
 }

@@ -1,0 +1,7 @@
+import type { Context } from '../../engine/context.js';
+import type { App } from '../types.js';
+
+export async function registerPollingTriggerRoutes(app: App, ctx: Context): Promise<void> {
+  void app;
+  void ctx;
+}

@@ -1,0 +1,445 @@
+import { tagKey } from '../domain/contact.js';
+import { newId } from '../domain/ids.js';
+import { isPlainObject, parseJson, toJson } from '../domain/json.js';
+import { evaluateSegment, segmentDependsOn, segmentNeeds, type SegmentFacts, type SegmentFilter } from '../domain/segment-filter.js';
+import { resolveEnrollmentKey, type EnrollmentMode } from '../domain/enrollment.js';
+import * as audience from '../store/audience-repository.js';
+import type { AutomationRule } from '../store/audience-repository.js';
+import type { Db, Tx } from '../store/database.js';
+import * as contactsRepo from '../store/engine-contact-repository.js';
+import * as sessions from '../store/session-repository.js';
+import type { Context } from './context.js';
+import { stopSessions } from './session-control.js';
+
+/**
+ * Triggers, stop conditions and segment membership, applied in the caller's
+ * transaction. Every path that changes a contact (tags, lists, fields, events,
+ * creation) reports what changed here, so a sequence starts, a run stops or a segment
+ * gains a member in the same commit as the change that caused it: a crash can never
+ * leave a tag added without its sequence started.
+ */
+
+export const dayMs = 86_400_000;
+
+export interface RecordedEvent {
+  id: string;
+  name: string;
+  properties: Record<string, unknown>;
+  occurredAt: number;
+}
+
+export interface ContactChange {
+  contactId: string;
+  created?: boolean;
+  /** Tag names as stored; compared ignoring case. */
+  tagsAdded?: readonly string[];
+  tagsRemoved?: readonly string[];
+  listsAdded?: readonly string[];
+  listsRemoved?: readonly string[];
+  /** Names, email, phone or custom attributes changed. */
+  attributes?: boolean;
+  /** A message's status or a reply changed (segments on engagement). */
+  engagement?: boolean;
+  event?: RecordedEvent;
+}
+
+export interface EnrollmentResult {
+  sequenceId: string;
+  sequenceName: string;
+  contactId: string;
+  status: 'enrolled' | 'already_enrolled' | 'skipped';
+  reason?: string;
+  sessionId?: string;
+  enrollmentKey?: string;
+}
+
+export interface AutomationOutcome {
+  enrollments: EnrollmentResult[];
+  stopped: string[];
+  segmentsEntered: Array<{ segmentId: string; contactId: string }>;
+  segmentsLeft: Array<{ segmentId: string; contactId: string }>;
+}
+
+interface TriggerSettings {
+  enrollmentMode: EnrollmentMode;
+  enrollmentFieldPath: string | null;
+  minCount: number;
+  timeWindowDays: number;
+}
+
+function settingsOf(trigger: Record<string, unknown> | null): TriggerSettings {
+  const t = trigger ?? {};
+  const mode = t.enrollmentMode === 'one_time' || t.enrollmentMode === 'matching_field' ? t.enrollmentMode : 'unlimited';
+  return {
+    enrollmentMode: mode,
+    enrollmentFieldPath: typeof t.enrollmentFieldPath === 'string' && t.enrollmentFieldPath.trim() !== '' ? t.enrollmentFieldPath.trim() : null,
+    minCount: typeof t.minCount === 'number' ? t.minCount : 1,
+    timeWindowDays: typeof t.timeWindowDays === 'number' ? t.timeWindowDays : 1,
+  };
+}
+
+export interface EnrollOptions {
+  source: string;
+  /** The event that enrolls: stored on the session as `{{event.*}}`. */
+  event?: RecordedEvent | null;
+  context?: Record<string, unknown>;
+  /** An explicit enrollment key (the API); otherwise the mode decides. */
+  enrollmentKey?: string;
+}
+
+/**
+ * Starts `rule` for a contact inside the caller's transaction, honouring its
+ * enrollment mode:
+ * - `unlimited`: one active run at a time; a new one may start when it ends;
+ * - `one_time`: once ever, recorded in trigger_fires under the key `once`;
+ * - `matching_field`: one active run per resolved key (e.g. per order id).
+ * The database decides every "already": the partial unique index on active sessions
+ * and the trigger_fires primary key.
+ */
+export async function enrollContact(ctx: Context, trx: Tx | Db, rule: AutomationRule, contactId: string, options: EnrollOptions): Promise<EnrollmentResult> {
+  const base = { sequenceId: rule.id, sequenceName: rule.name, contactId };
+  if (rule.status !== 'active' || rule.current_version_id === null) return { ...base, status: 'skipped', reason: 'not_active' };
+  if (rule.enrollments_paused === 1) return { ...base, status: 'skipped', reason: 'enrollments_paused' };
+  const version = (await ctx.versions.load(trx, [rule.current_version_id])).get(rule.current_version_id);
+  if (!version || version.graph.entry === null) return { ...base, status: 'skipped', reason: 'no_steps' };
+  const settings = settingsOf(version.body.trigger);
+
+  let key = options.enrollmentKey ?? '';
+  if (options.enrollmentKey === undefined && settings.enrollmentMode === 'matching_field') {
+    const resolved = resolveEnrollmentKey(options.event?.properties ?? {}, settings.enrollmentFieldPath);
+    if (resolved === null) return { ...base, status: 'skipped', reason: 'enrollment_key_missing' };
+    key = resolved;
+  }
+  const now = ctx.clock.now();
+  if (settings.enrollmentMode === 'one_time') {
+    const first = await audience.recordFire(trx, rule.workspace_id, rule.id, contactId, 'once', now);
+    if (!first) return { ...base, status: 'skipped', reason: 'already_enrolled_once' };
+  }
+  const ttlMinutes = rule.kind === 'flow' ? Number(version.body.settings.session_ttl_minutes ?? 30) : null;
+  const sessionId = newId(now);
+  const inserted = await sessions.insertSessionIfNoneActive(trx, {
+    id: sessionId,
+    workspace_id: rule.workspace_id,
+    definition_id: rule.id,
+    version_id: version.id,
+    kind: rule.kind,
+    contact_id: contactId,
+    status: 'running',
+    active: 1,
+    enrollment_key: key,
+    current_node: version.graph.entry,
+    wake_at: now,
+    expires_at: ttlMinutes === null ? null : now + ttlMinutes * 60_000,
+    context: toJson(options.context ?? {}),
+    event: options.event ? toJson(options.event.properties) : null,
+    state: '{"visits":{}}',
+    source: options.source,
+    end_reason: null,
+    steps_run: 0,
+    created_at: now,
+    updated_at: now,
+    ended_at: null,
+  });
+  if (!inserted) {
+    const existing = await sessions.findActiveSession(trx, rule.id, contactId, key);
+    return { ...base, status: 'already_enrolled', sessionId: existing?.id, enrollmentKey: key };
+  }
+  return { ...base, status: 'enrolled', sessionId, enrollmentKey: key };
+}
+
+/** Wakes the scheduler after the caller's commit when anything was enrolled. */
+export function wakeForOutcome(ctx: Context, outcome: { enrollments: EnrollmentResult[] }): void {
+  if (outcome.enrollments.some((e) => e.status === 'enrolled')) ctx.wake.sessions();
+}
+
+interface LoadedSegment {
+  id: string;
+  filter: SegmentFilter;
+  depends: ReturnType<typeof segmentDependsOn>;
+}
+
+function affects(segment: LoadedSegment, change: ContactChange, entered: ReadonlySet<string>): boolean {
+  const d = segment.depends;
+  if (change.created) return true;
+  if (change.attributes && d.attributes) return true;
+  if (change.engagement && d.engagement) return true;
+  if (d.tags.size > 0 && [...(change.tagsAdded ?? []), ...(change.tagsRemoved ?? [])].some((t) => d.tags.has(t.toLowerCase()))) return true;
+  if (d.lists.size > 0 && [...(change.listsAdded ?? []), ...(change.listsRemoved ?? [])].some((l) => d.lists.has(l))) return true;
+  if (change.event && d.events.has(change.event.name)) return true;
+  void entered;
+  return false;
+}
+
+/** Everything a segment filter may ask about one contact. */
+export async function loadSegmentFacts(db: Db, contactId: string, filters: readonly SegmentFilter[], now: number): Promise<SegmentFacts | null> {
+  const row = (await contactsRepo.loadContacts(db, [contactId])).get(contactId);
+  if (!row) return null;
+  const tags = (await contactsRepo.loadTagNames(db, [contactId])).get(contactId) ?? [];
+  const lists = await audience.listIdsOfContact(db, contactId);
+  const counts = new Map<string, number>();
+  for (const filter of filters) {
+    for (const need of segmentNeeds(filter)) {
+      if (counts.has(need.key)) continue;
+      const since = need.withinDays === null ? null : now - need.withinDays * dayMs;
+      const n =
+        need.kind === 'event'
+          ? await audience.countEvents(db, contactId, need.eventName ?? '', since)
+          : await audience.countEngagement(db, contactId, need.metric ?? '', need.channel ?? null, since);
+      counts.set(need.key, n);
+    }
+  }
+  return {
+    contact: {
+      email: row.email,
+      phone: row.phone,
+      firstName: row.first_name,
+      lastName: row.last_name,
+      name: row.name,
+      timezone: row.timezone,
+      language: row.language,
+      source: row.source,
+      createdAt: Number(row.created_at),
+      attributes: parseJson<Record<string, unknown>>(row.metadata, {}),
+    },
+    tags: new Set(tags.map((t) => t.toLowerCase())),
+    lists: new Set(lists),
+    counts,
+  };
+}
+
+/**
+ * When a member's result may change with the clock alone: the earliest moment an
+ * event counted inside a window leaves it. Engagement windows are looked at daily.
+ */
+async function recheckAt(db: Db, contactId: string, filter: SegmentFilter, now: number): Promise<number | null> {
+  let due: number | null = null;
+  for (const need of segmentNeeds(filter)) {
+    if (need.withinDays === null) continue;
+    const windowMs = need.withinDays * dayMs;
+    let at: number | null;
+    if (need.kind === 'event') {
+      const oldest = await audience.oldestEventSince(db, contactId, need.eventName ?? '', now - windowMs);
+      at = oldest === null ? null : oldest + windowMs + 1;
+    } else {
+      at = now + dayMs;
+    }
+    if (at !== null && (due === null || at < due)) due = at;
+  }
+  return due;
+}
+
+/**
+ * Re-evaluates the given segments for one contact and records entries and exits.
+ * Returns the segments entered and left.
+ */
+export async function refreshSegments(db: Db, workspaceId: string, contactId: string, segments: readonly LoadedSegment[], now: number): Promise<{ entered: string[]; left: string[] }> {
+  const entered: string[] = [];
+  const left: string[] = [];
+  if (segments.length === 0) return { entered, left };
+  const facts = await loadSegmentFacts(db, contactId, segments.map((s) => s.filter), now);
+  const current = new Set(await audience.segmentIdsOfContact(db, contactId));
+  for (const segment of segments) {
+    const member = facts !== null && evaluateSegment(segment.filter, facts);
+    if (member && !current.has(segment.id)) {
+      if (await audience.addSegmentMember(db, workspaceId, segment.id, contactId, now)) entered.push(segment.id);
+    } else if (!member && current.has(segment.id)) {
+      if (await audience.removeSegmentMember(db, segment.id, contactId)) left.push(segment.id);
+    }
+    if (segment.depends.timeWindows && facts !== null) await audience.setSegmentRecheck(db, workspaceId, segment.id, contactId, await recheckAt(db, contactId, segment.filter, now));
+  }
+  return { entered, left };
+}
+
+export function loadSegment(row: { id: string; filter: string }): LoadedSegment {
+  const filter = parseJson<SegmentFilter>(row.filter, { match: 'all', conditions: [] });
+  return { id: row.id, filter, depends: segmentDependsOn(filter) };
+}
+
+function stopMatches(rule: AutomationRule, change: ContactChange): boolean {
+  const key = rule.stop_key;
+  switch (rule.stop_type) {
+    case 'has_tag':
+      return key !== null && (change.tagsAdded ?? []).some((t) => tagKey(t) === key);
+    case 'does_not_have_tag':
+      return key !== null && (change.tagsRemoved ?? []).some((t) => tagKey(t) === key);
+    case 'event_received':
+      return key !== null && change.event?.name === key;
+    case 'added_to_list':
+      return key !== null && (change.listsAdded ?? []).includes(key);
+    case 'removed_from_list':
+      return key !== null && (change.listsRemoved ?? []).includes(key);
+    default:
+      return false;
+  }
+}
+
+function triggerMatches(rule: AutomationRule, change: ContactChange, entered: readonly string[]): boolean {
+  const key = rule.trigger_key;
+  switch (rule.trigger_type) {
+    case 'contact_added':
+      return key === null ? change.created === true : (change.listsAdded ?? []).includes(key);
+    case 'tag_added':
+      return key !== null && (change.tagsAdded ?? []).some((t) => tagKey(t) === key);
+    case 'segment_entered':
+      return key !== null && entered.includes(key);
+    case 'event_received':
+    case 'frequency':
+      return key !== null && change.event?.name === key;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Applies triggers, stop conditions and segment membership for the given changes in
+ * the caller's transaction. Stops run before enrollments, so a change that both
+ * stops a run and starts one (e.g. a tag) never stops the run it just started.
+ */
+export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceId: string, changes: readonly ContactChange[], source: string): Promise<AutomationOutcome> {
+  const outcome: AutomationOutcome = { enrollments: [], stopped: [], segmentsEntered: [], segmentsLeft: [] };
+  if (changes.length === 0) return outcome;
+  const [rules, segmentRows] = await Promise.all([audience.automationRules(trx, workspaceId), audience.segmentsOf(trx, workspaceId)]);
+  const segments = segmentRows.map(loadSegment);
+  const now = ctx.clock.now();
+  for (const change of changes) {
+    const relevant = segments.filter((s) => affects(s, change, new Set()));
+    const { entered, left } = await refreshSegments(trx, workspaceId, change.contactId, relevant, now);
+    for (const segmentId of entered) outcome.segmentsEntered.push({ segmentId, contactId: change.contactId });
+    for (const segmentId of left) outcome.segmentsLeft.push({ segmentId, contactId: change.contactId });
+
+    const stopping = rules.filter((r) => r.stop_type !== null && stopMatches(r, change));
+    if (stopping.length > 0) {
+      const ids = await trx
+        .selectFrom('sessions')
+        .select(['id', 'definition_id'])
+        .where('contact_id', '=', change.contactId)
+        .where('active', '=', 1)
+        .where(
+          'definition_id',
+          'in',
+          stopping.map((r) => r.id),
+        )
+        .execute();
+      for (const rule of stopping) {
+        const sessionIds = ids.filter((s) => s.definition_id === rule.id).map((s) => s.id);
+        if (sessionIds.length === 0) continue;
+        const stopped = await stopSessions(ctx, trx, { workspaceId, sessionIds }, `stop_condition:${rule.stop_type}`);
+        outcome.stopped.push(...stopped);
+      }
+    }
+
+    for (const rule of rules) {
+      if (rule.status !== 'active' || !triggerMatches(rule, change, entered)) continue;
+      if (rule.trigger_type === 'frequency') {
+        const result = await frequencyReached(ctx, trx, rule, change, now);
+        if (!result) continue;
+      }
+      outcome.enrollments.push(await enrollContact(ctx, trx, rule, change.contactId, { source: `trigger:${rule.trigger_type}`, event: change.event ?? null }));
+    }
+  }
+  void source;
+  return outcome;
+}
+
+/**
+ * A frequency rule fires when the contact's count of the event inside the window
+ * reaches `minCount`, and then not again until the window since that firing has
+ * passed: three purchases in a week fire once, not on the fourth and fifth.
+ */
+async function frequencyReached(ctx: Context, trx: Tx | Db, rule: AutomationRule, change: ContactChange, now: number): Promise<boolean> {
+  const version = rule.current_version_id ? (await ctx.versions.load(trx, [rule.current_version_id])).get(rule.current_version_id) : undefined;
+  if (!version) return false;
+  const { minCount, timeWindowDays } = settingsOf(version.body.trigger);
+  const windowMs = timeWindowDays * dayMs;
+  const count = await audience.countEvents(trx, change.contactId, rule.trigger_key ?? '', now - windowMs);
+  if (count < minCount) return false;
+  if (await audience.recordFire(trx, rule.workspace_id, rule.id, change.contactId, 'frequency', now)) return true;
+  const last = await audience.lastFire(trx, rule.id, change.contactId, 'frequency');
+  if (last !== null && last > now - windowMs) return false;
+  await audience.moveFire(trx, rule.id, change.contactId, 'frequency', now);
+  return true;
+}
+
+/**
+ * The inactivity scan: for each active `inactivity` rule, starts the contacts whose
+ * last `eventName` event is now `inactiveDays` old. It reads only the slice of the
+ * (name, last_at) index that crossed the threshold since the previous scan, so its
+ * cost follows the contacts going quiet, never the ones that are active. Each quiet
+ * spell fires once (keyed by its last event time); a contact that comes back and goes
+ * quiet again fires again. Contacts that never sent the event are not inactive: they
+ * were never active.
+ */
+export async function scanInactivity(ctx: Context, batch = 500): Promise<number> {
+  const db = ctx.database.db;
+  const rules = await audience.rulesWithTrigger(db, 'inactivity');
+  let started = 0;
+  for (const rule of rules) {
+    if (rule.current_version_id === null || rule.trigger_key === null) continue;
+    const version = (await ctx.versions.load(db, [rule.current_version_id])).get(rule.current_version_id);
+    const days = Number((version?.body.trigger as Record<string, unknown> | null)?.inactiveDays ?? 0);
+    if (!version || !(days > 0)) continue;
+    for (;;) {
+      const outcome = await db.transaction().execute(async (trx) => {
+        const now = ctx.clock.now();
+        const cutoff = now - days * dayMs;
+        const watermark = (await audience.scanWatermark(trx, rule.id)) ?? cutoff;
+        if (watermark >= cutoff) return { done: true, enrolled: [] as EnrollmentResult[] };
+        let rows = await audience.contactsGoneQuiet(trx, rule.workspace_id, rule.trigger_key!, watermark, cutoff, batch);
+        const full = rows.length === batch;
+        if (full) {
+          // Finish every contact sharing the last timestamp, so the watermark can move past it.
+          const lastAt = rows[rows.length - 1]!.last_at;
+          rows = [...rows.filter((r) => r.last_at !== lastAt), ...(await audience.contactsQuietAt(trx, rule.workspace_id, rule.trigger_key!, lastAt))];
+        }
+        const enrolled: EnrollmentResult[] = [];
+        for (const row of rows) {
+          if (!(await audience.recordFire(trx, rule.workspace_id, rule.id, row.contact_id, `inactive:${row.last_at}`, now))) continue;
+          enrolled.push(await enrollContact(ctx, trx, rule, row.contact_id, { source: 'trigger:inactivity' }));
+        }
+        await audience.setScanWatermark(trx, rule.workspace_id, rule.id, full ? rows[rows.length - 1]!.last_at : cutoff, now);
+        return { done: !full, enrolled };
+      });
+      started += outcome.enrolled.filter((e) => e.status === 'enrolled').length;
+      wakeForOutcome(ctx, { enrollments: outcome.enrolled });
+      if (outcome.done) break;
+    }
+  }
+  return started;
+}
+
+/** Segment memberships whose time window moved: re-evaluated when due. */
+export async function recheckSegments(ctx: Context, batch = 500): Promise<number> {
+  const db = ctx.database.db;
+  const now = ctx.clock.now();
+  const due = await audience.dueSegmentRechecks(db, now, batch);
+  if (due.length === 0) return 0;
+  const byContact = new Map<string, { workspaceId: string; segmentIds: string[] }>();
+  for (const row of due) {
+    const entry = byContact.get(row.contact_id) ?? { workspaceId: row.workspace_id, segmentIds: [] };
+    entry.segmentIds.push(row.segment_id);
+    byContact.set(row.contact_id, entry);
+  }
+  const enrolled: EnrollmentResult[] = [];
+  await db.transaction().execute(async (trx) => {
+    for (const [contactId, { workspaceId, segmentIds }] of byContact) {
+      const rows = (await audience.segmentsOf(trx, workspaceId)).filter((s) => segmentIds.includes(s.id));
+      for (const id of segmentIds) if (!rows.some((r) => r.id === id)) await audience.setSegmentRecheck(trx, workspaceId, id, contactId, null);
+      const { entered } = await refreshSegments(trx, workspaceId, contactId, rows.map(loadSegment), now);
+      for (const segmentId of segmentIds) {
+        // A recheck that found nothing more to wait for is done.
+        const still = await trx.selectFrom('segment_rechecks').select('due_at').where('segment_id', '=', segmentId).where('contact_id', '=', contactId).executeTakeFirst();
+        if (still && Number(still.due_at) <= now) await audience.setSegmentRecheck(trx, workspaceId, segmentId, contactId, null);
+      }
+      if (entered.length > 0) {
+        const rules = (await audience.automationRules(trx, workspaceId)).filter((r) => r.status === 'active' && r.trigger_type === 'segment_entered' && entered.includes(r.trigger_key ?? ''));
+        for (const rule of rules) enrolled.push(await enrollContact(ctx, trx, rule, contactId, { source: 'trigger:segment_entered' }));
+      }
+    }
+  });
+  wakeForOutcome(ctx, { enrollments: enrolled });
+  return due.length;
+}
+
+export function isEventProperties(value: unknown): value is Record<string, unknown> {
+  return isPlainObject(value);
+}

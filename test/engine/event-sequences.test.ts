@@ -1,0 +1,398 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/clock.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { dialects } from '../support/databases.js';
+import { createTestWorker } from '../support/engine.js';
+
+const day = 86_400_000;
+
+/**
+ * Event-driven sequences end to end: the reference page's examples, events that start
+ * sequences and feed {{event.*}} merge tags, enrollment modes, stop conditions, list,
+ * tag, segment, inactivity and frequency triggers.
+ */
+describe.each(dialects)('event-driven sequences on %s', (dialect) => {
+  let t: TestApp;
+  const clock = new ManualClock(Date.UTC(2026, 4, 1, 9));
+  const post = (url: string, payload: unknown) => t.app.inject({ method: 'POST', url, headers: t.auth, payload: payload as object });
+  const get = (url: string) => t.app.inject({ method: 'GET', url, headers: t.auth });
+  const worker = () => createTestWorker(t.ctx);
+
+  beforeAll(async () => {
+    // Messages wait for the dispatcher, so a stop can be seen cancelling one.
+    t = await createTestApp(dialect, { clock, env: { NUDGE_SANDBOX_DELIVERY: 'dispatch' } });
+  });
+  afterAll(async () => t.close());
+
+  async function enabled(body: object): Promise<string> {
+    const created = await post('/api/v1/sequences', body);
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().sequence.id as string;
+    const enable = await post(`/api/v1/sequences/${id}/enable`, {});
+    expect(enable.statusCode, enable.body).toBe(200);
+    return id;
+  }
+
+  async function messagesOf(email: string): Promise<Array<{ status: string; content: { subject?: string; html?: string; text?: string }; definition_id: string | null }>> {
+    const row = await t.ctx.database.db.selectFrom('contacts').select('id').where('workspace_id', '=', t.workspaceId).where('email', '=', email).executeTakeFirstOrThrow();
+    const page = (await get(`/api/v1/messages?contact_id=${row.id}&limit=100`)).json();
+    return page.data;
+  }
+
+  async function sessionsOf(definitionId: string) {
+    return t.ctx.database.db.selectFrom('sessions').selectAll().where('definition_id', '=', definitionId).orderBy('created_at').execute();
+  }
+
+  it('accepts the reference page’s explicit examples verbatim and enables them', async () => {
+    const blocks = await post('/api/v1/sequences', {
+      name: 'Welcome Sequence',
+      trigger: 'contact_added',
+      steps: [
+        { subject: 'Welcome to our product!', blocks: [{ id: 'heading-1', type: 'heading', content: 'Welcome!', level: 1 }, { id: 'text-1', type: 'text', content: '<p>Thanks for signing up. We are excited to have you.</p>', variant: 'paragraph' }] },
+        { subject: 'Getting started guide', delay: { days: 1 }, blocks: [{ id: 'heading-2', type: 'heading', content: 'Getting Started', level: 1 }, { id: 'text-2', type: 'text', content: '<p>Here is everything you need to get started...</p>', variant: 'paragraph' }] },
+      ],
+    });
+    expect(blocks.statusCode, blocks.body).toBe(201);
+    expect(blocks.json()).toMatchObject({ success: true, sequence: { name: 'Welcome Sequence', status: 'draft', emailCount: 2 } });
+    const html = await post('/api/v1/sequences', {
+      name: 'Migrated Sequence',
+      trigger: 'contact_added',
+      steps: [
+        { subject: 'Welcome!', html: '<h1>Welcome to our platform!</h1><p>We are thrilled to have you on board.</p><a href="https://example.com/start">Get Started</a>' },
+        { subject: 'Quick tips to get started', delay: { days: 2 }, html: '<h2>Getting Started Guide</h2><p>Here are some tips:</p><ul><li>Complete your profile</li><li>Explore the dashboard</li><li>Connect your integrations</li></ul>' },
+      ],
+    });
+    expect(html.statusCode, html.body).toBe(201);
+    expect(html.json().sequence.emailCount).toBe(2);
+    const wind = await post('/api/v1/sequences', {
+      name: 'Wind Alert Follow-up',
+      trigger: 'event_received',
+      eventName: 'weather.wind_alert',
+      steps: [
+        { subject: 'Wind alert for {{event.city}}', html: '<p>Winds may reach {{event.alert.maxSpeed}} km/h for {{event.duration.hours|a few}} hours.</p>' },
+        { subject: 'Stay safe in {{event.city}}', delay: { hours: 12 }, html: '<p>The original alert is still active for {{event.city}}. Check local guidance if conditions change.</p>' },
+      ],
+    });
+    expect(wind.statusCode, wind.body).toBe(201);
+    // Also under the old path.
+    const alias = await post('/v1/sequences', { name: 'Alias', trigger: 'contact_added', steps: [{ subject: 'Hi', html: '<p>Hi</p>' }] });
+    expect(alias.statusCode, alias.body).toBe(201);
+    for (const created of [blocks, html, wind, alias]) {
+      // Disabled again right after, so these do not fire in the tests below.
+      const id = created.json().sequence.id;
+      expect((await post(`/api/v1/sequences/${id}/enable`, {})).statusCode).toBe(200);
+      expect((await post(`/api/v1/sequences/${id}/archive`, {})).statusCode).toBe(200);
+    }
+  });
+
+  it('refuses trigger settings that cannot work, naming the field', async () => {
+    const cases: Array<[object, string]> = [
+      [{ trigger: 'event_received' }, 'eventName'],
+      [{ trigger: 'tag_added' }, 'tagName'],
+      [{ trigger: 'inactivity', eventName: 'login' }, 'inactiveDays'],
+      [{ trigger: 'frequency', eventName: 'login', minCount: 0, timeWindowDays: 7 }, 'minCount'],
+      [{ trigger: 'segment_entered', segmentId: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b' }, 'segmentId'],
+      [{ trigger: 'contact_added', listId: 'nope' }, 'listId'],
+      [{ trigger: 'tag_added', tagName: 'x', enrollmentMode: 'matching_field' }, 'enrollmentMode'],
+      [{ trigger: 'event_received', eventName: 'x', enrollmentMode: 'sometimes' }, 'enrollmentMode'],
+      [{ trigger: 'contact_added', stopCondition: { type: 'has_tag' } }, 'stopCondition.value'],
+      [{ trigger: 'contact_added', stopCondition: { type: 'when_bored', value: 'x' } }, 'stopCondition.type'],
+      [{ trigger: 'shooting_star' }, 'trigger'],
+    ];
+    for (const [fields, field] of cases) {
+      const response = await post('/api/v1/sequences', { name: 'Bad', steps: [{ subject: 'Hi', html: '<p>Hi</p>' }], ...fields });
+      expect(response.statusCode, JSON.stringify(fields)).toBe(422);
+      expect(response.json().errors, JSON.stringify(fields)).toHaveProperty([field]);
+    }
+    const count = await t.ctx.database.db.selectFrom('definitions').select((eb) => eb.fn.countAll<number>().as('n')).where('name', '=', 'Bad').executeTakeFirst();
+    expect(Number(count?.n)).toBe(0);
+  });
+
+  it('starts an event_received sequence from an event and renders the event snapshot a day later with the original values', async () => {
+    const id = await enabled({
+      name: 'Storm',
+      trigger: 'event_received',
+      eventName: 'weather.storm',
+      steps: [
+        { subject: 'Storm over {{event.city}}', html: '<p>Lasting {{event.duration.hours|a few}} hours.</p>' },
+        { subject: 'Still {{event.city}}', delay: { days: 1 }, html: '<p>{{event.city}} for {{event.duration.hours|a few}} hours; gusts {{event.alert.maxSpeed|unknown}}.</p>' },
+      ],
+    });
+    const tracked = await post('/api/v1/subscribers/events', { email: 'storm@example.com', event: 'weather.storm', properties: { city: 'Tel Aviv', duration: {} } });
+    expect(tracked.statusCode, tracked.body).toBe(200);
+    expect(tracked.json()).toMatchObject({ success: true, subscriberCreated: true, enrollments: [{ sequenceId: id, status: 'enrolled' }] });
+    await worker().drain();
+    clock.advance(day);
+    // A later event with other values enrolls nothing (one run at a time) and changes nothing.
+    const again = await post('/api/v1/subscribers/events', { email: 'storm@example.com', event: 'weather.storm', properties: { city: 'Haifa', duration: { hours: 3 } } });
+    expect(again.json().enrollments).toEqual([expect.objectContaining({ status: 'already_enrolled' })]);
+    await worker().drain();
+    const sent = (await messagesOf('storm@example.com')).filter((m) => m.definition_id === id);
+    expect(sent.map((m) => m.content.subject).sort()).toEqual(['Still Tel Aviv', 'Storm over Tel Aviv']);
+    const second = sent.find((m) => m.content.subject === 'Still Tel Aviv')!;
+    expect(second.content.html).toContain('Tel Aviv for a few hours; gusts unknown.');
+    const [session] = await sessionsOf(id);
+    expect(JSON.parse(session!.event!)).toEqual({ city: 'Tel Aviv', duration: {} });
+  });
+
+  it('keeps one run per order.id with matching_field and refuses a duplicate for the same key', async () => {
+    const id = await enabled({
+      name: 'Order follow-up',
+      trigger: 'event_received',
+      eventName: 'ecommerce.order_placed',
+      enrollmentMode: 'matching_field',
+      enrollmentFieldPath: 'order.id',
+      steps: [{ subject: 'Thanks for order {{event.order.id}}', delay: { days: 3 }, html: '<p>How was it?</p>' }],
+    });
+    const event = (orderId: unknown) => post('/api/v1/subscribers/events', { email: 'buyer@example.com', event: 'ecommerce.order_placed', properties: { order: { id: orderId } } });
+    expect((await event('A-1')).json().enrollments[0].status).toBe('enrolled');
+    expect((await event('A-2')).json().enrollments[0].status).toBe('enrolled');
+    const duplicate = (await event('A-1')).json().enrollments[0];
+    expect(duplicate.status).toBe('already_enrolled');
+    expect((await post('/api/v1/subscribers/events', { email: 'buyer@example.com', event: 'ecommerce.order_placed', properties: {} })).json().enrollments[0]).toMatchObject({ status: 'skipped', reason: 'enrollment_key_missing' });
+    const runs = await sessionsOf(id);
+    expect(runs.map((s) => s.enrollment_key).sort()).toEqual(['A-1', 'A-2']);
+    // Concurrent duplicates: the database lets exactly one through.
+    const burst = await Promise.all(Array.from({ length: 10 }, () => event('B-7')));
+    expect(burst.filter((r) => r.json().enrollments[0].status === 'enrolled')).toHaveLength(1);
+    expect((await sessionsOf(id)).filter((s) => s.enrollment_key === 'B-7')).toHaveLength(1);
+  });
+
+  it('enrolls a one_time sequence once, ever, even after the run ends', async () => {
+    const id = await enabled({ name: 'Once', trigger: 'tag_added', tagName: 'vip-once', enrollmentMode: 'one_time', steps: [{ subject: 'Welcome VIP', html: '<p>Hi</p>' }] });
+    await post('/api/v1/subscribers/tags', { email: 'once@example.com', tags: ['vip-once'] });
+    await worker().drain();
+    expect((await sessionsOf(id)).map((s) => s.status)).toEqual(['completed']);
+    await post('/api/v1/subscribers/tags', { email: 'once@example.com', tags: ['vip-once'], action: 'remove' });
+    await post('/api/v1/subscribers/tags', { email: 'once@example.com', tags: ['vip-once'] });
+    await worker().drain();
+    expect(await sessionsOf(id)).toHaveLength(1);
+  });
+
+  it('stops a run with a has_tag stop condition and cancels its unsent message, in the same transaction', async () => {
+    const id = await enabled({
+      name: 'Trial nurture',
+      trigger: 'tag_added',
+      tagName: 'trial',
+      stopCondition: { type: 'has_tag', value: 'Customer' },
+      steps: [{ subject: 'Day 1', html: '<p>Hi</p>' }, { subject: 'Day 2', delay: { days: 1 }, html: '<p>Again</p>' }],
+    });
+    await post('/api/v1/subscribers', { email: 'trial@example.com', tags: ['trial'] });
+    // The scheduler queues the first email; the dispatcher has not sent it yet.
+    await worker().runSchedulerOnce();
+    expect((await messagesOf('trial@example.com')).map((m) => m.status)).toEqual(['queued']);
+    const tagged = await post('/api/v1/subscribers/tags', { email: 'trial@example.com', tags: ['customer'] });
+    expect(tagged.statusCode, tagged.body).toBe(200);
+    const [run] = await sessionsOf(id);
+    expect(run).toMatchObject({ status: 'stopped', active: 0, end_reason: 'stop_condition:has_tag' });
+    expect((await messagesOf('trial@example.com')).map((m) => m.status)).toEqual(['cancelled']);
+    clock.advance(day);
+    await worker().drain();
+    expect((await messagesOf('trial@example.com')).map((m) => m.status)).toEqual(['cancelled']);
+  });
+
+  it('stops runs on does_not_have_tag, event_received, added_to_list and removed_from_list', async () => {
+    const list = (await post('/api/v1/lists', { name: 'Churned' })).json().list.id as string;
+    const stays = (await post('/api/v1/lists', { name: 'Members' })).json().list.id as string;
+    const steps = [{ subject: 'Later', delay: { days: 5 }, html: '<p>x</p>' }];
+    const ids = {
+      noTag: await enabled({ name: 'S1', trigger: 'tag_added', tagName: 'stop-test', stopCondition: { type: 'does_not_have_tag', value: 'active' }, steps }),
+      event: await enabled({ name: 'S2', trigger: 'tag_added', tagName: 'stop-test', stopCondition: { type: 'event_received', value: 'purchase' }, steps }),
+      added: await enabled({ name: 'S3', trigger: 'tag_added', tagName: 'stop-test', stopCondition: { type: 'added_to_list', value: list }, steps }),
+      removed: await enabled({ name: 'S4', trigger: 'tag_added', tagName: 'stop-test', stopCondition: { type: 'removed_from_list', value: stays }, steps }),
+    };
+    await post('/api/v1/lists/' + stays + '/subscribers', { emails: ['stops@example.com'] });
+    await post('/api/v1/subscribers/tags', { email: 'stops@example.com', tags: ['stop-test', 'active'] });
+    await worker().drain();
+    const status = async (id: string) => {
+      const run = (await sessionsOf(id))[0]!;
+      return run.active === 1 ? 'active' : run.status;
+    };
+    for (const id of Object.values(ids)) expect(await status(id)).toBe('active');
+    await post('/api/v1/subscribers/tags', { email: 'stops@example.com', tags: ['active'], action: 'remove' });
+    expect(await status(ids.noTag)).toBe('stopped');
+    expect(await status(ids.event)).toBe('active');
+    await post('/api/v1/subscribers/events', { email: 'stops@example.com', event: 'purchase' });
+    expect(await status(ids.event)).toBe('stopped');
+    await post(`/api/v1/lists/${list}/subscribers`, { emails: ['stops@example.com'] });
+    expect(await status(ids.added)).toBe('stopped');
+    expect(await status(ids.removed)).toBe('active');
+    await post(`/api/v1/lists/${stays}/subscribers/remove`, { emails: ['stops@example.com'] });
+    expect(await status(ids.removed)).toBe('stopped');
+    expect((await sessionsOf(ids.removed))[0]!.end_reason).toBe('stop_condition:removed_from_list');
+    for (const id of Object.values(ids)) await post(`/api/v1/sequences/${id}/archive`, {});
+  });
+
+  it('starts contact_added sequences for a list, and for any new subscriber when no list is named', async () => {
+    const list = (await post('/api/v1/lists', { name: 'Newsletter' })).json().list.id as string;
+    const ofList = await enabled({ name: 'List welcome', trigger: 'contact_added', listId: list, steps: [{ subject: 'Welcome to the list', html: '<p>x</p>' }] });
+    const anyNew = await enabled({ name: 'Any new', trigger: 'contact_added', steps: [{ subject: 'Welcome', html: '<p>x</p>' }] });
+    const added = await post(`/api/v1/lists/${list}/subscribers`, { emails: ['new1@example.com'] });
+    expect(added.json()).toMatchObject({ added: 1, results: [{ email: 'new1@example.com', status: 'added' }] });
+    expect(await sessionsOf(ofList)).toHaveLength(1);
+    expect(await sessionsOf(anyNew)).toHaveLength(1);
+    // Adding again starts nothing; an existing subscriber joining starts the list's sequence only.
+    await post(`/api/v1/lists/${list}/subscribers`, { emails: ['new1@example.com', 'storm@example.com'] });
+    expect(await sessionsOf(ofList)).toHaveLength(2);
+    expect(await sessionsOf(anyNew)).toHaveLength(1);
+    const members = (await get(`/api/v1/lists/${list}/subscribers`)).json();
+    expect(members.data.map((m: { email: string }) => m.email).sort()).toEqual(['new1@example.com', 'storm@example.com']);
+    expect((await get(`/api/v1/lists/${list}`)).json().list.subscriberCount).toBe(2);
+    await post(`/api/v1/sequences/${ofList}/archive`, {});
+    await post(`/api/v1/sequences/${anyNew}/archive`, {});
+  });
+
+  it('keeps segment membership current on tag, list, attribute and event changes, and starts segment_entered sequences', async () => {
+    const list = (await post('/api/v1/lists', { name: 'Beta' })).json().list.id as string;
+    const created = await post('/api/v1/segments', {
+      name: 'Engaged pros',
+      filter: {
+        match: 'all',
+        conditions: [
+          { type: 'attribute', field: 'attributes.plan', operator: 'equals', value: 'pro' },
+          { match: 'any', conditions: [{ type: 'tag', operator: 'has', tag: 'engaged' }, { type: 'list', operator: 'in', listId: list }] },
+          { type: 'event', eventName: 'login', operator: 'gte', count: 2, withinDays: 7 },
+        ],
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const segment = created.json().segment.id as string;
+    const id = await enabled({ name: 'Pro onboarding', trigger: 'segment_entered', segmentId: segment, steps: [{ subject: 'Welcome, pro', html: '<p>x</p>' }] });
+    const count = async () => (await get(`/api/v1/segments/${segment}`)).json().segment.subscriberCount;
+
+    await post('/api/v1/subscribers', { email: 'seg@example.com', customAttributes: { plan: 'pro' } });
+    await post('/api/v1/subscribers/events', { email: 'seg@example.com', event: 'login' });
+    await post('/api/v1/subscribers/events', { email: 'seg@example.com', event: 'login' });
+    expect(await count()).toBe(0);
+    await post(`/api/v1/lists/${list}/subscribers`, { emails: ['seg@example.com'] });
+    expect(await count()).toBe(1);
+    expect(await sessionsOf(id)).toHaveLength(1);
+    expect((await get(`/api/v1/segments/${segment}/subscribers`)).json().data[0].email).toBe('seg@example.com');
+    // Leaving and entering again starts it again once the first run is over.
+    await worker().drain();
+    const patched = await t.app.inject({ method: 'PATCH', url: '/api/v1/subscribers/seg@example.com', headers: t.auth, payload: { customAttributes: { plan: 'free' } } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(await count()).toBe(0);
+    await t.app.inject({ method: 'PATCH', url: '/api/v1/subscribers/seg@example.com', headers: t.auth, payload: { customAttributes: { plan: 'pro' } } });
+    expect(await count()).toBe(1);
+    expect(await sessionsOf(id)).toHaveLength(2);
+    // The event window moves with the clock alone: eight days later the logins are too old.
+    clock.advance(8 * day);
+    await worker().drain();
+    expect(await count()).toBe(0);
+    clock.advance(-8 * day);
+    await post(`/api/v1/sequences/${id}/archive`, {});
+  });
+
+  it('computes a new segment over existing subscribers without starting segment_entered sequences for them', async () => {
+    await post('/api/v1/subscribers', { email: 'pre1@example.com', tags: ['preexisting'] });
+    await post('/api/v1/subscribers', { email: 'pre2@example.com', tags: ['preexisting'] });
+    const segment = (await post('/api/v1/segments', { name: 'Pre', filter: { match: 'all', conditions: [{ type: 'tag', operator: 'has', tag: 'preexisting' }] } })).json().segment;
+    expect(segment.subscriberCount).toBe(2);
+    const bad = await post('/api/v1/segments', { name: 'Bad', filter: { match: 'all', conditions: [{ type: 'tag', operator: 'maybe', tag: 'x' }] } });
+    expect(bad.statusCode).toBe(422);
+    expect(Object.keys(bad.json().errors)).toEqual(['filter.conditions[0].operator']);
+  });
+
+  it('fires a frequency trigger when the count is reached, once per window', async () => {
+    const id = await enabled({ name: 'Loyal', trigger: 'frequency', eventName: 'purchase.done', minCount: 3, timeWindowDays: 7, steps: [{ subject: 'You are on a roll', html: '<p>x</p>' }] });
+    const buy = () => post('/api/v1/subscribers/events', { email: 'freq@example.com', event: 'purchase.done' });
+    await buy();
+    clock.advance(day);
+    expect((await buy()).json().enrollments).toEqual([]);
+    expect(await sessionsOf(id)).toHaveLength(0);
+    clock.advance(day);
+    expect((await buy()).json().enrollments).toEqual([expect.objectContaining({ sequenceId: id, status: 'enrolled' })]);
+    await worker().drain();
+    // A fourth and fifth purchase in the same window fire nothing more.
+    clock.advance(day);
+    expect((await buy()).json().enrollments).toEqual([]);
+    expect((await buy()).json().enrollments).toEqual([]);
+    expect(await sessionsOf(id)).toHaveLength(1);
+    // Once the old purchases have left the window, three more fire it again.
+    clock.advance(8 * day);
+    await buy();
+    await buy();
+    expect((await buy()).json().enrollments).toEqual([expect.objectContaining({ status: 'enrolled' })]);
+    expect(await sessionsOf(id)).toHaveLength(2);
+    await post(`/api/v1/sequences/${id}/archive`, {});
+  });
+
+  it('fires an inactivity trigger when the last event is inactiveDays old, once per quiet spell', async () => {
+    const id = await enabled({ name: 'Win-back', trigger: 'inactivity', eventName: 'app.open', inactiveDays: 14, steps: [{ subject: 'We miss you', html: '<p>x</p>' }] });
+    await post('/api/v1/subscribers/events', { email: 'quiet@example.com', event: 'app.open' });
+    await post('/api/v1/subscribers/events', { email: 'busy@example.com', event: 'app.open' });
+    const w = worker();
+    clock.advance(13 * day);
+    await post('/api/v1/subscribers/events', { email: 'busy@example.com', event: 'app.open' });
+    await w.drain();
+    expect(await sessionsOf(id)).toHaveLength(0);
+    clock.advance(day + 1000);
+    await w.drain();
+    const runs = await sessionsOf(id);
+    expect(runs).toHaveLength(1);
+    const quiet = await t.ctx.database.db.selectFrom('contacts').select('id').where('email', '=', 'quiet@example.com').where('workspace_id', '=', t.workspaceId).executeTakeFirstOrThrow();
+    expect(runs[0]!.contact_id).toBe(quiet.id);
+    // Scanning again fires nothing more for the same quiet spell.
+    clock.advance(day);
+    await w.drain();
+    expect(await sessionsOf(id)).toHaveLength(1);
+    // busy@ goes quiet 14 days after its last open; quiet@ comes back and goes quiet again.
+    await post('/api/v1/subscribers/events', { email: 'quiet@example.com', event: 'app.open' });
+    clock.advance(14 * day + 1000);
+    await w.drain();
+    expect(await sessionsOf(id)).toHaveLength(3);
+    await post(`/api/v1/sequences/${id}/archive`, {});
+  });
+
+  it('reads only the contacts that crossed the inactivity threshold (the index range), not the active ones', async () => {
+    const { sql } = await import('kysely');
+    const query =
+      dialect === 'sqlite'
+        ? sql<{ detail: string }>`explain query plan select contact_id, last_at from contact_event_stats where workspace_id = ${'w'} and name = ${'n'} and last_at > ${1} and last_at <= ${2} order by last_at limit 500`
+        : sql<{ 'QUERY PLAN': string }>`explain select contact_id, last_at from contact_event_stats where workspace_id = ${'w'} and name = ${'n'} and last_at > ${1} and last_at <= ${2} order by last_at limit 500`;
+    if (dialect === 'postgres') await sql`set enable_seqscan = off`.execute(t.ctx.database.db);
+    const plan = JSON.stringify((await query.execute(t.ctx.database.db)).rows);
+    if (dialect === 'postgres') await sql`set enable_seqscan = on`.execute(t.ctx.database.db);
+    expect(plan).toContain('contact_event_stats_last');
+  });
+
+  it('handles subscribers: duplicateStrategy skip, merge and overwrite; get, patch and delete by email', async () => {
+    const first = await post('/api/v1/subscribers', { email: 'Dup@Example.com', firstName: 'Ana', customAttributes: { plan: 'pro', city: 'Lisbon' }, tags: ['a'] });
+    expect(first.statusCode).toBe(201);
+    expect(first.json().subscriber).toMatchObject({ email: 'dup@example.com', firstName: 'Ana', status: 'active', tags: ['a'] });
+    const skip = await post('/api/v1/subscribers', { email: 'dup@example.com', firstName: 'Bea', duplicateStrategy: 'skip' });
+    expect(skip.statusCode).toBe(200);
+    expect(skip.json()).toMatchObject({ created: false, skipped: true, subscriber: { firstName: 'Ana' } });
+    const merge = await post('/api/v1/subscribers', { email: 'dup@example.com', lastName: 'Silva', customAttributes: { plan: 'team' }, tags: ['b'] });
+    expect(merge.json().subscriber).toMatchObject({ firstName: 'Ana', lastName: 'Silva', customAttributes: { plan: 'team', city: 'Lisbon' } });
+    expect(merge.json().subscriber.tags.sort()).toEqual(['a', 'b']);
+    const overwrite = await post('/api/v1/subscribers', { email: 'dup@example.com', firstName: 'Cy', customAttributes: { plan: 'free' }, tags: ['c'], duplicateStrategy: 'overwrite' });
+    expect(overwrite.json().subscriber).toMatchObject({ firstName: 'Cy', lastName: null, customAttributes: { plan: 'free' }, tags: ['c'] });
+    expect((await post('/api/v1/subscribers', { email: 'dup@example.com', duplicateStrategy: 'sometimes' })).statusCode).toBe(422);
+    expect((await post('/api/v1/subscribers', { firstName: 'No email' })).json().errors).toHaveProperty('email');
+
+    const fetched = await get('/api/v1/subscribers/DUP%40example.com');
+    expect(fetched.statusCode).toBe(200);
+    const unsub = await t.app.inject({ method: 'PATCH', url: '/api/v1/subscribers/dup@example.com', headers: t.auth, payload: { status: 'unsubscribed' } });
+    expect(unsub.json().subscriber.status).toBe('unsubscribed');
+    // Another workspace sees nothing.
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/subscribers/dup@example.com', headers: { authorization: `Bearer ${t.other.token}` } })).statusCode).toBe(404);
+    const deleted = await t.app.inject({ method: 'DELETE', url: '/api/v1/subscribers/dup@example.com', headers: t.auth });
+    expect(deleted.statusCode).toBe(200);
+    expect((await get('/api/v1/subscribers/dup@example.com')).statusCode).toBe(404);
+  });
+
+  it('records bulk events all or nothing, naming the bad item', async () => {
+    const before = await t.ctx.database.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    const bad = await post('/api/v1/subscribers/events/bulk', { events: [{ email: 'bulk1@example.com', event: 'x' }, { email: 'not-an-email', event: 'x' }, { email: 'bulk3@example.com' }] });
+    expect(bad.statusCode).toBe(422);
+    expect(Object.keys(bad.json().errors).sort()).toEqual(['events[1].email', 'events[2].event']);
+    const after = await t.ctx.database.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    expect(Number(after?.n)).toBe(Number(before?.n));
+    expect((await get('/api/v1/subscribers/bulk1@example.com')).statusCode).toBe(404);
+    const good = await post('/api/v1/subscribers/events/bulk', { events: [{ email: 'bulk1@example.com', event: 'x', properties: { n: 1 } }, { email: 'bulk2@example.com', event: 'y', occurredAt: '2026-04-30T10:00:00Z' }] });
+    expect(good.statusCode, good.body).toBe(200);
+    expect(good.json()).toMatchObject({ success: true, processed: 2 });
+  });
+});
