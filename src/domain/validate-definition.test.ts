@@ -354,7 +354,7 @@ describe('validateGraph: shapes and bounds', () => {
     ['a GET webhook with a body', { id: 'n', type: 'webhook', url: 'https://x.test', method: 'GET', body: '{}' }, 'body must be absent for a GET request'],
     ['a header value with a line break', { id: 'n', type: 'webhook', url: 'https://x.test', headers: { 'X-A': 'a\r\nB: c' } }, 'headers.X-A must be a single-line string'],
     ['a discount with no amount', { id: 'n', type: 'create_discount', discount: { duration: 'once' } }, 'discount needs percentOff'],
-    ['a discount over 100 %', { id: 'n', type: 'create_discount', discount: { percentOff: 120 } }, 'discount.percentOff must be a positive number of at most 100'],
+    ['a discount over 100 %', { id: 'n', type: 'create_discount', discount: { percentOff: 120 } }, 'discount.percentOff must be a number above 0 and at most 100'],
   ];
   for (const [what, node, message] of shapeCases) {
     it(`reports ${what} as invalid_node, naming node and field`, () => {

@@ -8,6 +8,7 @@ import {
   type NodeType,
 } from './definition.js';
 import { conditionOperators } from './conditions.js';
+import { validateDiscountSpec } from './discount-spec.js';
 import { isPlainObject, type JsonObject } from './json.js';
 import { extractMergeTags, mergeTagProblem } from './merge-tags.js';
 import { isTimeOfDay, isValidTimeZone } from './schedule.js';
@@ -78,9 +79,6 @@ const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const httpMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 const durationKeys = ['days', 'hours', 'minutes', 'seconds'] as const;
 const reservedReplyBranches = new Set(['timeout', 'no_match']);
-const discountTypes = ['percent', 'amount'];
-const discountDurations = ['once', 'repeating', 'forever'];
-const discountProviders = ['stripe', 'shopify', 'builtin'];
 
 /**
  * One problem before it is worded: the node (id and position) it concerns, the field
@@ -676,67 +674,14 @@ function checkExit(node: JsonObject, { report }: NodeContext): void {
   keysCheck(node, ['id', 'type', 'name'], '', report, 'exit');
 }
 
-const discountFields = [
-  'label',
-  'name',
-  'provider',
-  'discountType',
-  'percentOff',
-  'amountOff',
-  'currency',
-  'duration',
-  'durationInMonths',
-  'appliesToAllPlans',
-  'planIds',
-  'codePrefix',
-  'maxRedemptions',
-  'lockToSubscriber',
-  'expiresAt',
-  'expiresInHours',
-];
-
 function checkDiscount(node: JsonObject, { report }: NodeContext): void {
   keysCheck(node, ['id', 'type', 'name', 'discount'], '', report, 'create_discount');
-  const d = node.discount;
-  if (!isPlainObject(d)) {
-    report('discount', `must be an object like {"discountType": "percent", "percentOff": 20, "duration": "once"}, got ${describe(d)}`);
-    return;
+  // One set of rules for saving and for sending (domain/discount-spec.ts); each problem
+  // reads "discount.<field> <what is wrong>".
+  for (const problem of validateDiscountSpec(node.discount)) {
+    const match = /^(discount(?:\.[A-Za-z]+)?) (.*)$/s.exec(problem);
+    report(match ? match[1]! : 'discount', match ? match[2]! : problem);
   }
-  keysCheck(d, discountFields, 'discount.', report, 'a discount');
-  readString(d, 'label', 'discount.label', { max: definitionLimits.nameLength }, report);
-  readString(d, 'name', 'discount.name', { max: definitionLimits.nameLength }, report);
-  readEnum(d, 'provider', 'discount.provider', discountProviders, report);
-  const type = readEnum(d, 'discountType', 'discount.discountType', discountTypes, report);
-  const positive = (key: string, integer: boolean, max?: number) => {
-    const value = d[key];
-    if (value === undefined) return;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)) || (max !== undefined && value > max)) {
-      report(`discount.${key}`, `must be a positive ${integer ? 'integer' : 'number'}${max !== undefined ? ` of at most ${max}` : ''}, got ${describe(value)}`);
-    }
-  };
-  positive('percentOff', false, 100);
-  positive('amountOff', false);
-  positive('durationInMonths', true);
-  positive('maxRedemptions', true);
-  positive('expiresInHours', false);
-  const currency = readString(d, 'currency', 'discount.currency', { max: 3 }, report);
-  if (currency !== undefined && !/^[A-Za-z]{3}$/.test(currency)) report('discount.currency', `must be a three-letter currency code such as "usd", got ${describe(currency)}`);
-  const duration = readEnum(d, 'duration', 'discount.duration', discountDurations, report);
-  if (duration === 'repeating' && d.durationInMonths === undefined) report('discount.durationInMonths', 'is required when duration is "repeating"');
-  for (const key of ['appliesToAllPlans', 'lockToSubscriber']) readBoolean(d, key, `discount.${key}`, report);
-  if (d.planIds !== undefined && (!Array.isArray(d.planIds) || d.planIds.length > 100)) report('discount.planIds', 'must be an array of at most 100 plan ids');
-  const prefix = readString(d, 'codePrefix', 'discount.codePrefix', { max: 40 }, report);
-  if (prefix !== undefined && !/^[A-Za-z0-9_-]+$/.test(prefix)) report('discount.codePrefix', 'must be letters, digits, "_" or "-"');
-  const expiresAt = readString(d, 'expiresAt', 'discount.expiresAt', { max: 40 }, report);
-  if (expiresAt !== undefined && !Number.isFinite(Date.parse(expiresAt))) report('discount.expiresAt', `must be an ISO 8601 date, got ${describe(expiresAt)}`);
-  const effective = type ?? (d.percentOff !== undefined ? 'percent' : d.amountOff !== undefined ? 'amount' : undefined);
-  if (effective === undefined) report('discount', 'needs percentOff (a percent discount) or amountOff with currency (an amount discount)');
-  if (effective === 'percent' && d.percentOff === undefined) report('discount.percentOff', 'is required for a percent discount');
-  if (effective === 'amount') {
-    if (d.amountOff === undefined) report('discount.amountOff', 'is required for an amount discount');
-    if (d.currency === undefined) report('discount.currency', 'is required for an amount discount');
-  }
-  if (d.percentOff !== undefined && d.amountOff !== undefined) report('discount', 'has both percentOff and amountOff; give one');
 }
 
 // ---------------------------------------------------------------- merge tags

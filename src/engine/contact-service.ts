@@ -121,7 +121,8 @@ function present(value: string | null | undefined, field: string): string | unde
   return trimmed === '' ? undefined : trimmed;
 }
 
-function fieldColumns(fields: ContactFields) {
+/** The stored columns of a contact's editable fields (with its search text). */
+export function fieldColumns(fields: ContactFields) {
   return {
     phone: fields.phone,
     email: fields.email,

@@ -1,5 +1,4 @@
 import { isoTime } from '../domain/clock.js';
-import { buildSearchText } from '../domain/contact.js';
 import { decodeCursor, encodeCursor } from '../domain/cursor.js';
 import { isFieldPath, valueAtPath } from '../domain/enrollment.js';
 import { AppError, invalid, invalidFields, notFound, type FieldErrors } from '../domain/errors.js';
@@ -212,41 +211,6 @@ async function contactsById(db: Db, workspaceId: string, ids: readonly string[])
  * unique (workspace_id, email) index and this one reads its row: on PostgreSQL the
  * insert waits for that commit, and READ COMMITTED then sees it.
  */
-async function createContactByEmail(db: Db, workspaceId: string, email: string, now: number): Promise<{ contact: contacts.EngineContactRow; created: boolean }> {
-  const id = newId(now);
-  const inserted = await db
-    .insertInto('contacts')
-    .values({
-      id,
-      workspace_id: workspaceId,
-      phone: null,
-      email,
-      name: null,
-      first_name: null,
-      last_name: null,
-      metadata: '{}',
-      timezone: null,
-      language: null,
-      source: 'api',
-      search_text: buildSearchText({ name: null, first_name: null, last_name: null, phone: null, email }),
-      opted_in_at: now,
-      opted_out_at: null,
-      whatsapp_opted_out_at: null,
-      sms_opted_out_at: null,
-      email_opted_out_at: null,
-      whatsapp_last_inbound_at: null,
-      sms_last_inbound_at: null,
-      last_message_at: null,
-      total_messages: 0,
-      created_at: now,
-      updated_at: now,
-    })
-    .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
-    .executeTakeFirst();
-  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('email', '=', email).executeTakeFirstOrThrow();
-  return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
-}
-
 /**
  * Enrolls up to 500 subscribers, by email (found ignoring case, or created) or by id,
  * in one transaction. The sequence must be active and have steps (otherwise a 422
@@ -307,7 +271,7 @@ export async function enrollSubscribers(ctx: Context, workspaceId: string, seque
     for (const email of selected.emails) {
       let contact = byEmail.get(email);
       if (contact === undefined) {
-        const made = await createContactByEmail(trx, workspaceId, email, now);
+        const made = await contacts.upsertContactByEmail(trx, { id: newId(now), workspace_id: workspaceId, email, source: 'api', now, optedIn: true });
         contact = made.contact;
         byEmail.set(email, contact);
         if (made.created) created.push(contact.id);

@@ -1,7 +1,6 @@
 import { isoTime } from '../domain/clock.js';
 import {
   applyContactChanges as applyFieldChanges,
-  buildSearchText,
   contactFieldsOf,
   emptyContactFields,
   normalizeContactInput,
@@ -18,7 +17,9 @@ import type { Db, Tx } from '../store/database.js';
 import type { ContactRow } from '../store/schema.js';
 import * as tagRepo from '../store/tag-repository.js';
 import * as contactRepo from '../store/contact-repository.js';
+import * as engineContacts from '../store/engine-contact-repository.js';
 import { applyContactChanges, wakeForOutcome, type AutomationOutcome, type ContactChange, type EnrollmentResult, type RecordedEvent } from './automation.js';
+import { fieldColumns } from './contact-service.js';
 import type { Context } from './context.js';
 import { stopSessions } from './session-control.js';
 
@@ -136,20 +137,6 @@ async function requireLists(db: Db, workspaceId: string, ids: readonly string[],
   if (missing.length > 0) throw invalid(field, `names lists that do not exist in this workspace: ${missing.slice(0, 5).join(', ')}`);
 }
 
-function columnsOf(fields: ContactFields) {
-  return {
-    phone: fields.phone,
-    email: fields.email,
-    name: fields.name,
-    first_name: fields.first_name,
-    last_name: fields.last_name,
-    timezone: fields.timezone,
-    language: fields.language,
-    metadata: toJson(fields.metadata),
-    search_text: buildSearchText(fields),
-  };
-}
-
 async function findByEmail(db: Db, workspaceId: string, email: string, forUpdate = false): Promise<ContactRow | undefined> {
   return contactRepo.findContactByEmail(db, workspaceId, email, { forUpdate });
 }
@@ -173,34 +160,18 @@ export async function ensureContactByEmail(
   const existing = await findByEmail(trx, workspaceId, email);
   if (existing) return { row: existing, created: false };
   const now = ctx.clock.now();
-  const { external_id, ...rest } = fields;
-  const merged: ContactFields = { ...emptyContactFields, ...rest, email, metadata: rest.metadata ?? {} };
-  const id = newId(now);
-  const result = await trx
-    .insertInto('contacts')
-    .values({
-      id,
-      workspace_id: workspaceId,
-      ...columnsOf(merged),
-      external_id: external_id ?? null,
-      source,
-      opted_in_at: now,
-      opted_out_at: null,
-      whatsapp_opted_out_at: null,
-      sms_opted_out_at: null,
-      email_opted_out_at: null,
-      whatsapp_last_inbound_at: null,
-      sms_last_inbound_at: null,
-      last_message_at: null,
-      total_messages: 0,
-      created_at: now,
-      updated_at: now,
-    })
-    .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
-    .executeTakeFirst();
-  const row = await findByEmail(trx, workspaceId, email);
-  if (!row) throw new Error('a contact inserted concurrently was not visible after the conflict');
-  return { row, created: Number(result.numInsertedOrUpdatedRows ?? 0) > 0 };
+  const { metadata, ...rest } = fields;
+  const { contact, created } = await engineContacts.upsertContactByEmail(trx, {
+    ...rest,
+    id: newId(now),
+    workspace_id: workspaceId,
+    email,
+    metadata: toJson(metadata ?? {}),
+    source,
+    now,
+    optedIn: true,
+  });
+  return { row: contact, created };
 }
 
 /** Adds the contact to lists; returns the lists it was not in before. */
@@ -274,7 +245,7 @@ export async function createSubscriber(ctx: Context, workspaceId: string, input:
       if (strategy === 'overwrite') next.metadata = changes.metadata ?? {};
       await trx
         .updateTable('contacts')
-        .set({ ...columnsOf(next), ...(externalId !== undefined ? { external_id: externalId } : {}), updated_at: now })
+        .set({ ...fieldColumns(next), ...(externalId !== undefined ? { external_id: externalId } : {}), updated_at: now })
         .where('id', '=', existing.id)
         .execute();
       row = (await findByEmail(trx, workspaceId, email))!;
@@ -325,7 +296,7 @@ export async function updateSubscriber(ctx: Context, workspaceId: string, emailP
     try {
       await trx
         .updateTable('contacts')
-        .set({ ...columnsOf(next), ...(externalId !== undefined ? { external_id: externalId } : {}), updated_at: now })
+        .set({ ...fieldColumns(next), ...(externalId !== undefined ? { external_id: externalId } : {}), updated_at: now })
         .where('id', '=', row.id)
         .execute();
     } catch (error) {

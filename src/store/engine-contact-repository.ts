@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Db } from './database.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
 import type { ContactTable } from './schema.js';
@@ -61,49 +61,67 @@ export async function updateContactFields(db: Db, contactId: string, patch: Part
   await db.updateTable('contacts').set(patch).where('id', '=', contactId).execute();
 }
 
-/**
- * Finds the contact with this phone, creating it (opted in now) when there is none.
- * Concurrent callers race on the unique (workspace, phone) index; the loser reads
- * the winner's row.
- */
-export async function upsertContactByPhone(db: Db, row: {
+/** A new contact row: every column, with the given fields and the rest empty. */
+export function newContactValues(row: {
   id: string;
   workspace_id: string;
-  phone: string;
+  phone?: string | null;
+  email?: string | null;
+  name?: string | null;
+  first_name?: string | null;
+  last_name?: string | null;
+  timezone?: string | null;
+  language?: string | null;
+  metadata?: string;
+  external_id?: string | null;
   source: string;
   now: number;
   optedIn: boolean;
-}): Promise<{ contact: EngineContactRow; created: boolean }> {
+}): Insertable<ContactTable> {
+  const fields = { name: row.name ?? null, first_name: row.first_name ?? null, last_name: row.last_name ?? null, phone: row.phone ?? null, email: row.email ?? null };
+  return {
+    id: row.id,
+    workspace_id: row.workspace_id,
+    ...fields,
+    metadata: row.metadata ?? '{}',
+    timezone: row.timezone ?? null,
+    language: row.language ?? null,
+    external_id: row.external_id ?? null,
+    source: row.source,
+    search_text: buildSearchText(fields),
+    opted_in_at: row.optedIn ? row.now : null,
+    opted_out_at: null,
+    whatsapp_opted_out_at: null,
+    sms_opted_out_at: null,
+    email_opted_out_at: null,
+    whatsapp_last_inbound_at: null,
+    sms_last_inbound_at: null,
+    last_message_at: null,
+    total_messages: 0,
+    created_at: row.now,
+    updated_at: row.now,
+  };
+}
+
+/**
+ * The workspace's contact with this phone, inserted when missing (the engine's upsert).
+ * Concurrent callers race on the unique (workspace, phone) index; the loser reads
+ * the winner's row.
+ */
+export async function upsertContactByPhone(db: Db, row: Parameters<typeof newContactValues>[0] & { phone: string }): Promise<{ contact: EngineContactRow; created: boolean }> {
+  const inserted = await db.insertInto('contacts').values(newContactValues(row)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('phone', '=', row.phone).executeTakeFirstOrThrow();
+  return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+}
+
+/** The same by email: concurrent callers with one email end with one contact. */
+export async function upsertContactByEmail(db: Db, row: Parameters<typeof newContactValues>[0] & { email: string }): Promise<{ contact: EngineContactRow; created: boolean }> {
   const inserted = await db
     .insertInto('contacts')
-    .values({
-      id: row.id,
-      workspace_id: row.workspace_id,
-      phone: row.phone,
-      email: null,
-      name: null,
-      first_name: null,
-      last_name: null,
-      metadata: '{}',
-      timezone: null,
-      language: null,
-      source: row.source,
-      search_text: buildSearchText({ name: null, first_name: null, last_name: null, phone: row.phone, email: null }),
-      opted_in_at: row.optedIn ? row.now : null,
-      opted_out_at: null,
-      whatsapp_opted_out_at: null,
-      sms_opted_out_at: null,
-      email_opted_out_at: null,
-      whatsapp_last_inbound_at: null,
-      sms_last_inbound_at: null,
-      last_message_at: null,
-      total_messages: 0,
-      created_at: row.now,
-      updated_at: row.now,
-    })
-    .onConflict((oc) => oc.doNothing())
+    .values(newContactValues(row))
+    .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
     .executeTakeFirst();
-  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('phone', '=', row.phone).executeTakeFirstOrThrow();
+  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('email', '=', row.email).executeTakeFirstOrThrow();
   return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
 }
 
