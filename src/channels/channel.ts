@@ -41,6 +41,13 @@ export type SendResult =
       retryAfterMs?: number;
       /** The provider refused our credentials (expired token, missing permission): the workspace's channel status should show it. */
       authFailure?: boolean;
+      /**
+       * The request may have reached the provider (a timeout, or the connection lost after
+       * the request was written): it may have accepted the message. The engine then waits
+       * for the provider's status callback, which names Nudge's message id, before it
+       * sends again.
+       */
+      ambiguous?: boolean;
     };
 
 export interface ChannelAdapter {
@@ -53,4 +60,20 @@ export interface ChannelAdapter {
    */
   readonly inline?: boolean;
   send(message: OutboundMessage): Promise<SendResult>;
+}
+
+/** The reference a provider echoes back in status callbacks: Nudge's message id. */
+export function messageReference(messageId: string): string {
+  return `nudge:${messageId}`;
+}
+
+/** Nudge's message id from a reference echoed by a provider, or null. */
+export function messageIdFromReference(reference: string | null | undefined): string | null {
+  const match = /^nudge:([0-9a-f-]{36})$/i.exec(reference ?? '');
+  return match ? match[1]!.toLowerCase() : null;
+}
+
+/** Connection failures that happen before any byte of the request left: the provider saw nothing. */
+export function neverConnected(code: string): boolean {
+  return /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT/.test(code);
 }

@@ -1,4 +1,4 @@
-import type { ChannelAdapter, OutboundMessage, SendResult } from './channel.js';
+import { neverConnected, type ChannelAdapter, type OutboundMessage, type SendResult } from './channel.js';
 import { countSmsSegments } from './sms-segments.js';
 
 /**
@@ -79,7 +79,9 @@ export class TwilioChannel implements ChannelAdapter {
     form.set('Body', content.text);
     if (this.config.messagingServiceSid) form.set('MessagingServiceSid', this.config.messagingServiceSid);
     if (this.config.from) form.set('From', this.config.from);
-    if (this.config.statusCallbackUrl) form.set('StatusCallback', this.config.statusCallbackUrl);
+    // The callback URL names Nudge's message id, so a status can be matched even when
+    // the answer to this request was lost.
+    if (this.config.statusCallbackUrl) form.set('StatusCallback', withMessageId(this.config.statusCallbackUrl, message.id));
 
     let response: Response;
     try {
@@ -93,7 +95,8 @@ export class TwilioChannel implements ChannelAdapter {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
       // Twilio may or may not have accepted a request that timed out: retrying can, rarely,
       // send twice. Twilio has no idempotency key for Messages; a lost SMS is the worse outcome.
-      return { ok: false, retryable: true, code: timedOut ? 'timeout' : 'network_error', message: `Twilio request failed: ${error instanceof Error ? error.message : String(error)}` };
+      const detail = error instanceof Error ? `${error.message} ${String((error as { cause?: { code?: unknown } }).cause?.code ?? '')}` : String(error);
+      return { ok: false, retryable: true, code: timedOut ? 'timeout' : 'network_error', message: `Twilio request failed: ${detail.trim()}`, ambiguous: timedOut || !neverConnected(detail) };
     }
 
     const text = await response.text().catch(() => '');
@@ -145,4 +148,8 @@ export function twilioChannelFromSettings(config: Record<string, unknown>, secre
     statusCallbackUrl: `${env.publicUrl.replace(/\/+$/, '')}/webhooks/twilio/status`,
     timeoutMs: env.timeoutMs,
   });
+}
+
+function withMessageId(url: string, messageId: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}nudge_message_id=${encodeURIComponent(messageId)}`;
 }

@@ -113,5 +113,10 @@ describe('Twilio webhook parsers', () => {
     expect(parse('undelivered', '&ErrorCode=30003')).toMatchObject({ nudgeStatus: 'failed', errorCode: '30003' });
     expect(parse('failed', '&ErrorCode=30007').nudgeStatus).toBe('failed');
     expect(() => parse('exploded')).toThrow(/MessageStatus must be one of/);
+    // Nudge's message id comes back in the callback URL it gave Twilio.
+    const params = parseFormParams('MessageSid=SM1&AccountSid=AC1&MessageStatus=sent');
+    expect(parseTwilioStatus(params, { nudge_message_id: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70' }).nudgeMessageId).toBe('0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70');
+    expect(parseTwilioStatus(params, { nudge_message_id: 'x' }).nudgeMessageId).toBeNull();
+    expect(parseTwilioStatus(params).nudgeMessageId).toBeNull();
   });
 });

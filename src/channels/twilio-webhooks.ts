@@ -156,10 +156,12 @@ export interface TwilioStatusCallback {
   errorCode: string | null;
   from: string | null;
   to: string | null;
+  /** Nudge's message id, from the callback URL Nudge gave Twilio with the message. */
+  nudgeMessageId: string | null;
 }
 
 /** The status callback: MessageSid, MessageStatus (queued … delivered, undelivered, failed), ErrorCode. */
-export function parseTwilioStatus(params: TwilioParams): TwilioStatusCallback {
+export function parseTwilioStatus(params: TwilioParams, callbackQuery: Record<string, unknown> = {}): TwilioStatusCallback {
   const messageSid = required(params, 'MessageSid');
   const accountSid = required(params, 'AccountSid');
   const raw = (first(params, 'MessageStatus') ?? first(params, 'SmsStatus') ?? '').trim().toLowerCase();
@@ -173,8 +175,13 @@ export function parseTwilioStatus(params: TwilioParams): TwilioStatusCallback {
           : status === 'undelivered' || status === 'failed' || status === 'canceled' ? 'failed'
             : null;
   const errorCode = first(params, 'ErrorCode')?.trim() || null;
-  return { messageSid, accountSid, status, nudgeStatus, errorCode, from: first(params, 'From') ?? null, to: first(params, 'To') ?? null };
+  return { messageSid, accountSid, status, nudgeStatus, errorCode, from: first(params, 'From') ?? null, to: first(params, 'To') ?? null, nudgeMessageId: nudgeIdOf(callbackQuery.nudge_message_id) };
 }
 
 /** The empty TwiML answer Twilio expects from a messaging webhook: no reply is sent. */
 export const emptyTwiml = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+function nudgeIdOf(value: unknown): string | null {
+  const text = Array.isArray(value) ? value[0] : value;
+  return typeof text === 'string' && /^[0-9a-f-]{36}$/i.test(text) ? text.toLowerCase() : null;
+}

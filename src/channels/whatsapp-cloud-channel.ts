@@ -1,4 +1,4 @@
-import type { ChannelAdapter, OutboundMessage, RenderedContent, SendResult } from './channel.js';
+import { messageReference, neverConnected, type ChannelAdapter, type OutboundMessage, type RenderedContent, type SendResult } from './channel.js';
 
 /**
  * WhatsApp Business Cloud API (Meta Graph API) over `fetch`. One instance per phone
@@ -150,8 +150,10 @@ function waId(to: string): string {
  * buildWhatsAppBody({ kind: 'text', text: 'Hi' }, '+14155550123');
  * // → { messaging_product: 'whatsapp', recipient_type: 'individual', to: '14155550123', type: 'text', text: { preview_url: false, body: 'Hi' } }
  */
-export function buildWhatsAppBody(content: RenderedContent, to: string): Record<string, unknown> {
-  const base = { messaging_product: 'whatsapp', recipient_type: 'individual', to: waId(to) };
+export function buildWhatsAppBody(content: RenderedContent, to: string, reference?: string): Record<string, unknown> {
+  // Meta echoes biz_opaque_callback_data in the message's status webhooks: it carries
+  // Nudge's message id, so a send whose answer was lost can still be matched.
+  const base = { messaging_product: 'whatsapp', recipient_type: 'individual', to: waId(to), ...(reference ? { biz_opaque_callback_data: reference } : {}) };
   switch (content.kind) {
     case 'text':
       // Link previews only when there is a link: Meta fetches the page otherwise for nothing.
@@ -323,13 +325,20 @@ export class WhatsAppCloudChannel implements ChannelAdapter {
     const response = await callGraph(this.url, {
       method: 'POST',
       accessToken: this.config.accessToken,
-      body: buildWhatsAppBody(message.content, message.to),
+      body: buildWhatsAppBody(message.content, message.to, messageReference(message.id)),
       timeoutMs: this.config.timeoutMs,
     });
     if (!response.ok) {
-      // Meta may have accepted a request that timed out; a retry can then deliver twice.
-      // Meta offers no idempotency key on /messages, so a retry is still the better choice.
-      return { ok: false, retryable: true, code: response.timeout ? 'timeout' : 'network_error', message: `WhatsApp could not be reached: ${response.message}` };
+      // Meta may have accepted a request that timed out or lost its connection, and it
+      // offers no idempotency key on /messages: the result is marked ambiguous, so the
+      // engine waits for a status webhook naming this message before sending again.
+      return {
+        ok: false,
+        retryable: true,
+        code: response.timeout ? 'timeout' : 'network_error',
+        message: `WhatsApp could not be reached: ${response.message}`,
+        ambiguous: response.timeout || !neverConnected(response.message),
+      };
     }
     if (response.status >= 200 && response.status < 300) {
       const id = (response.body as { messages?: Array<{ id?: unknown }> } | null)?.messages?.[0]?.id;

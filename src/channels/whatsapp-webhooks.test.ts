@@ -114,7 +114,7 @@ describe('parseWebhook on the Postman collection payloads', () => {
     const parsed = parseWebhook(JSON.parse(readFileSync(new URL('status-sent-minimal.json', dir), 'utf8')));
     expect(parsed).toEqual({
       ...nothing,
-      statuses: [{ phoneNumberId: '27681414235104944', wamid: 'wamid.gBGGFlCGg0cvAglAxydbAoy-gwNo', status: 'sent', timestamp: 1603086313000, recipient: '16315551234', errorCode: null, errorMessage: null }],
+      statuses: [{ phoneNumberId: '27681414235104944', wamid: 'wamid.gBGGFlCGg0cvAglAxydbAoy-gwNo', status: 'sent', timestamp: 1603086313000, recipient: '16315551234', nudgeMessageId: null, errorCode: null, errorMessage: null }],
     });
   });
 
@@ -137,7 +137,20 @@ describe('parseWebhook on the Postman collection payloads', () => {
       object: 'whatsapp_business_account',
       entry: [{ id: '8856996819413533', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '16505553333', phone_number_id: '27681414235104944' }, statuses: [{ id: 'wamid.ID', status: 'failed', timestamp: '1603086313', recipient_id: '16315551234', errors: [{ code: 131014, title: 'Request for url https://URL.jpg failed with error: 404 (Not Found)' }] }] } }] }],
     });
-    expect(parsed.statuses).toEqual([{ phoneNumberId: '27681414235104944', wamid: 'wamid.ID', status: 'failed', timestamp: 1603086313000, recipient: '16315551234', errorCode: '131014', errorMessage: 'Request for url https://URL.jpg failed with error: 404 (Not Found)' }]);
+    expect(parsed.statuses).toEqual([{ phoneNumberId: '27681414235104944', wamid: 'wamid.ID', status: 'failed', timestamp: 1603086313000, recipient: '16315551234', nudgeMessageId: null, errorCode: '131014', errorMessage: 'Request for url https://URL.jpg failed with error: 404 (Not Found)' }]);
+  });
+});
+
+describe('parseWebhook: the message reference Nudge sends along', () => {
+  it('reads Nudge\u2019s message id from biz_opaque_callback_data, and ignores foreign values', () => {
+    const status = (extra: Record<string, unknown>) =>
+      parseWebhook({
+        object: 'whatsapp_business_account',
+        entry: [{ id: '1', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '1', phone_number_id: '2' }, statuses: [{ id: 'wamid.X', status: 'sent', timestamp: '1603086313', recipient_id: '1', ...extra }] } }] }],
+      }).statuses[0]!.nudgeMessageId;
+    expect(status({ biz_opaque_callback_data: 'nudge:0193A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A70' })).toBe('0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70');
+    expect(status({ biz_opaque_callback_data: 'someone-else:123' })).toBeNull();
+    expect(status({})).toBeNull();
   });
 });
 

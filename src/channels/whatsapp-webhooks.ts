@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { messageIdFromReference } from './channel.js';
 
 /**
  * Meta's WhatsApp webhooks, as pure functions: the signature, the subscription
@@ -77,6 +78,8 @@ export interface StatusEvent {
   status: 'sent' | 'delivered' | 'read' | 'failed';
   timestamp: number;
   recipient: string | null;
+  /** Nudge's message id, echoed by Meta from the send's biz_opaque_callback_data. */
+  nudgeMessageId: string | null;
   errorCode: string | null;
   errorMessage: string | null;
 }
@@ -199,6 +202,7 @@ export function parseWebhook(body: unknown): ParsedWebhook {
           status,
           timestamp: seconds(s.timestamp),
           recipient: str(s.recipient_id),
+          nudgeMessageId: messageIdFromReference(str(s.biz_opaque_callback_data)),
           errorCode: error ? str(error.code) : null,
           errorMessage: error ? [str(error.title) ?? str(error.message), details].filter((x): x is string => x !== null && x !== '').join(': ') || null : null,
         });

@@ -230,8 +230,9 @@ describe.each(dialects)('WhatsApp Cloud API end to end on %s', (dialect) => {
       const sent = fake.calls('/messages');
       expect(sent).toHaveLength(1);
       expect(sent[0]!.path).toBe(`/v23.0/${phoneNumberId}/messages`);
-      expect(sent[0]!.body).toEqual(buildWhatsAppBody({ kind: 'buttons', text: 'Cart 987: complete it?', buttons: [{ id: 'yes', title: 'Yes' }, { id: 'no', title: 'No' }] }, `+${customer}`));
       const [ask] = await messages(`session_id=${sessionId}&direction=outbound`);
+      // Meta's status webhooks echo biz_opaque_callback_data: it names Nudge's message.
+      expect(sent[0]!.body).toEqual(buildWhatsAppBody({ kind: 'buttons', text: 'Cart 987: complete it?', buttons: [{ id: 'yes', title: 'Yes' }, { id: 'no', title: 'No' }] }, `+${customer}`, `nudge:${ask!.id as string}`));
       expect(ask).toMatchObject({ provider: 'whatsapp-cloud', status: 'sent', provider_message_id: expect.stringMatching(/^wamid\./) });
       askWamid = ask!.provider_message_id as string;
       expect((await get(`/api/v1/sessions/${sessionId}`)).json().status).toBe('waiting');
@@ -498,9 +499,10 @@ describe.each(dialects)('WhatsApp Cloud API end to end on %s', (dialect) => {
         expect(res.statusCode, res.body).toBe(200);
         const body = res.json();
         expect(body).toMatchObject({ status: 'sent', whatsapp_message_id: expect.stringMatching(/^wamid\./), contact_id: expect.any(String), language: 'en_US' });
-        expect(lastTemplateCall()).toEqual(
-          buildWhatsAppBody({ kind: 'template', name: 'order_shipped', language: 'en_US', components: { header: ['#1001'], body: ['Ana', '#1001'], buttons: [{ index: 0, sub_type: 'url', parameter: '1001' }] } }, '+16505552001'),
-        );
+        expect(lastTemplateCall()).toEqual({
+          ...buildWhatsAppBody({ kind: 'template', name: 'order_shipped', language: 'en_US', components: { header: ['#1001'], body: ['Ana', '#1001'], buttons: [{ index: 0, sub_type: 'url', parameter: '1001' }] } }, '+16505552001'),
+          biz_opaque_callback_data: `nudge:${body.id as string}`,
+        });
         const contact = (await post('/api/v1/actions/get-contact', { phone: '+16505552001' })).json();
         expect(contact.id).toBe(body.contact_id);
         const [stored] = await messages(`contact_id=${contact.id}`);

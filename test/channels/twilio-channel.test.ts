@@ -37,7 +37,7 @@ describe('TwilioChannel against a local fake of the Messages API', () => {
       To: '+14155550123',
       Body: 'Your order shipped. Track it: https://example.com/t/1',
       From: '+14155552345',
-      StatusCallback: 'https://nudge.example.com/webhooks/twilio/status',
+      StatusCallback: 'https://nudge.example.com/webhooks/twilio/status?nudge_message_id=0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70',
     });
   });
 
@@ -57,7 +57,7 @@ describe('TwilioChannel against a local fake of the Messages API', () => {
   it('builds itself from workspace settings with the status callback under the public URL', async () => {
     const fromSettings = twilioChannelFromSettings({ account_sid: accountSid, from: '+14155552345', base_url: twilio.baseUrl }, { auth_token: authToken }, { publicUrl: 'https://nudge.example.com/', timeoutMs: 5000 });
     expect((await fromSettings.send(sms('Hi'))).ok).toBe(true);
-    expect(twilio.requests.at(-1)!.form.StatusCallback).toBe('https://nudge.example.com/webhooks/twilio/status');
+    expect(twilio.requests.at(-1)!.form.StatusCallback).toBe('https://nudge.example.com/webhooks/twilio/status?nudge_message_id=0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70');
   });
 
   it('maps an invalid To number (21211) to a permanent failure with the code', async () => {
@@ -110,7 +110,8 @@ describe('TwilioChannel against a local fake of the Messages API', () => {
       });
     });
     const unreachable = new TwilioChannel({ accountSid, authToken, from: '+14155552345', baseUrl: `http://127.0.0.1:${port}` });
-    expect(await unreachable.send(sms('Hi'))).toMatchObject({ ok: false, retryable: true, code: 'network_error' });
+    // Nothing reached Twilio: sending again cannot duplicate.
+    expect(await unreachable.send(sms('Hi'))).toMatchObject({ ok: false, retryable: true, code: 'network_error', ambiguous: false });
   });
 
   it('refuses content SMS cannot carry without calling Twilio', async () => {

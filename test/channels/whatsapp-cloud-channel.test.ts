@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OutboundMessage, RenderedContent } from '../../src/channels/channel.js';
@@ -144,7 +145,8 @@ describe('WhatsAppCloudChannel against a fake Meta server', () => {
     const calls = fake.calls('/messages');
     expect(calls.map((c) => c.path)).toEqual(Array(4).fill('/v23.0/106540352242922/messages'));
     expect(calls.every((c) => c.authorization === `Bearer ${fake.accessToken}` && c.contentType === 'application/json')).toBe(true);
-    expect(calls.map((c) => c.body)).toEqual(contents.map((c) => buildWhatsAppBody(c, '+16505551234')));
+    // Each carries Nudge's message id for Meta to echo in its status webhooks.
+    expect(calls.map((c) => c.body)).toEqual(contents.map((c) => buildWhatsAppBody(c, '+16505551234', 'nudge:0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70')));
   });
 
   it('uses the configured Graph version and builds from stored settings', async () => {
@@ -194,14 +196,26 @@ describe('WhatsAppCloudChannel against a fake Meta server', () => {
     expect(!result.ok && result.message).toContain('24-hour');
   });
 
-  it('treats a dropped connection as retryable', async () => {
+  it('treats a dropped connection as retryable and ambiguous (Meta may have accepted it)', async () => {
     fake.messageResponses.push({ status: 200, destroy: true });
-    expect(await channel.send(message({ kind: 'text', text: 'Hi' }))).toMatchObject({ ok: false, retryable: true, code: 'network_error' });
+    expect(await channel.send(message({ kind: 'text', text: 'Hi' }))).toMatchObject({ ok: false, retryable: true, code: 'network_error', ambiguous: true });
   });
 
-  it('treats a timeout as retryable', async () => {
+  it('treats a timeout as retryable and ambiguous', async () => {
     fake.messageResponses.push({ status: 200, delayMs: 1000, body: { messages: [{ id: 'wamid.late' }] } });
-    expect(await channel.send(message({ kind: 'text', text: 'Hi' }))).toMatchObject({ ok: false, retryable: true, code: 'timeout' });
+    expect(await channel.send(message({ kind: 'text', text: 'Hi' }))).toMatchObject({ ok: false, retryable: true, code: 'timeout', ambiguous: true });
+  });
+
+  it('knows a refused connection reached nobody', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const unreachable = new WhatsAppCloudChannel({ phoneNumberId: '1', accessToken: 't', baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 300 });
+    expect(await unreachable.send(message({ kind: 'text', text: 'Hi' }))).toMatchObject({ ok: false, retryable: true, code: 'network_error', ambiguous: false });
   });
 
   it('refuses a wrong access token as an auth failure (the fake checks the bearer token)', async () => {
