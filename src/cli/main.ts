@@ -6,6 +6,7 @@ import * as providerSettings from '../engine/provider-settings-service.js';
 import { SchemaTooNewError } from '../store/migrate.js';
 import { createRuntime } from './runtime.js';
 import { runServer } from './server.js';
+import { runMcpCommand } from './mcp-command.js';
 
 const usage = `Usage: nudge <command>
 
@@ -14,6 +15,8 @@ Commands:
   api                        the API only
   worker                     scheduler and dispatcher only
   migrate                    bring the database schema up to date and exit
+  mcp                        the MCP tools over stdin/stdout for an agent, acting for the
+                             API token in NUDGE_API_TOKEN
   workspace create NAME      create a workspace (prints its id)
   workspace list             list workspaces
   token create --name N [--workspace W] [--scopes a,b] [--rate-limit N]
@@ -69,6 +72,9 @@ export async function main(argv: string[]): Promise<void> {
         await runtime.close();
         return;
       }
+      case 'mcp':
+        await runMcpCommand(process.env);
+        return;
       case 'workspace':
         await workspaceCommand(args);
         return;
