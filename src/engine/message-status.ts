@@ -12,6 +12,8 @@ export interface ProviderStatus {
   timestamp: number;
   errorCode: string | null;
   errorMessage: string | null;
+  /** Nudge's message id when the provider echoes it back (see the channel adapters). */
+  nudgeMessageId?: string | null;
 }
 
 type Progress = 'queued' | 'sending' | 'sent' | 'delivered' | 'read';
@@ -43,11 +45,6 @@ export function statusChange(current: statusRepo.StatusTarget, event: Pick<Provi
 }
 
 /**
- * Applies a delivery status to the outbound message with this provider id. A status
- * for a message Nudge does not know (sent from elsewhere, or arriving before the send
- * result was recorded) is dropped: Meta would not deliver it again anyway.
- */
-/**
  * Applies a provider's delivery status to the outbound message with that provider id.
  * A status for an id Nudge has not recorded yet (the provider called back while the
  * send result was still on its way to the database) is kept, and applied when the
@@ -57,8 +54,23 @@ export function statusChange(current: statusRepo.StatusTarget, event: Pick<Provi
 export async function applyProviderStatus(ctx: Context, event: ProviderStatus): Promise<boolean> {
   const { db, dialect } = ctx.database;
   return db.transaction().execute(async (trx) => {
-    const message = await statusRepo.findOutboundByProviderId(trx, dialect, event.provider, event.providerMessageId);
+    let message = await statusRepo.findOutboundByProviderId(trx, dialect, event.provider, event.providerMessageId);
     const now = ctx.clock.now();
+    if (!message && event.nudgeMessageId) {
+      // The callback names our message: a send whose answer was lost (a timeout, a
+      // dropped connection, a worker killed mid-send) reached the provider after all.
+      // Record the provider's id and take the message off the retry queue, unless it
+      // already has an id of its own (then this is a second copy and changes nothing).
+      const unconfirmed = await statusRepo.findUnconfirmedOutbound(trx, dialect, event.workspaceId, event.provider, event.nudgeMessageId);
+      if (unconfirmed && unconfirmed.provider_message_id === null && (unconfirmed.status === 'queued' || unconfirmed.status === 'sending')) {
+        await statusRepo.confirmOutbound(trx, unconfirmed.id, event.providerMessageId, now);
+        message = { ...unconfirmed, status: 'sent', sent_at: unconfirmed.sent_at ?? (event.timestamp > 0 ? event.timestamp : now) };
+        if (unconfirmed.sent_at === null) await statusRepo.updateMessageStatus(trx, unconfirmed.id, { sent_at: message.sent_at });
+        // A queued message had its send counted as failed; one still sending is counted
+        // by the dispatcher when its answer arrives.
+        if (unconfirmed.status === 'queued') await statusRepo.countConfirmedSend(trx, unconfirmed.id, now);
+      }
+    }
     if (!message) {
       await statusRepo.insertPendingStatus(trx, {
         id: newId(now),

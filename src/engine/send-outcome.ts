@@ -3,6 +3,12 @@ import type { MessageOutcome } from '../store/message-repository.js';
 import { computeBackoff, maxAttempts } from './backoff.js';
 
 /**
+ * How long a send whose outcome is unknown waits for the provider's status callback
+ * before it is sent again.
+ */
+export const confirmationWindowMs = 60_000;
+
+/**
  * What a send result does to its message, in one place for the dispatcher, inline
  * channels and direct sends: accepted → sent (or delivered); retryable → queued again
  * after a backoff that honours Retry-After, until the attempts run out; permanent → failed.
@@ -28,13 +34,16 @@ export function outcomeOf(message: { id: string; attempts: number }, result: Sen
     };
   }
   if (result.retryable && message.attempts < maxAttempts) {
+    const backoff = computeBackoff(message.attempts, result.retryAfterMs);
     return {
       id: message.id,
       status: 'queued',
       provider_message_id: null,
       error_code: result.code,
       error_message: result.message.slice(0, 1000),
-      next_attempt_at: done + computeBackoff(message.attempts, result.retryAfterMs),
+      // The provider may have accepted it: give its status callback (which names this
+      // message) time to arrive and settle it before sending again.
+      next_attempt_at: done + (result.ambiguous ? Math.max(backoff, confirmationWindowMs) : backoff),
       lease_until: null,
       updated_at: done,
       sent_at: null,

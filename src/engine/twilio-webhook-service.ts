@@ -158,6 +158,7 @@ export async function receiveTwilioWebhook(ctx: Context, kind: TwilioWebhookKind
     timestamp: now,
     errorCode: status.errorCode,
     errorMessage: nudgeStatus === 'failed' ? `Twilio reported the message ${status.status}${status.errorCode ? ` (error ${status.errorCode})` : ''}` : null,
+    nudgeMessageId: status.nudgeMessageId,
   });
   const updated = changed ? ((await statusRepo.findOutboundByProviderId(ctx.database.db, ctx.database.dialect, provider, status.messageSid))?.id ?? null) : null;
   return { workspaceId, messageId: updated, duplicate: false, sessionId: null };

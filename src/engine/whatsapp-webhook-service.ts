@@ -163,5 +163,5 @@ export async function receiveWhatsAppWebhook(ctx: Context, delivery: WebhookDeli
 
 /** Applies a Meta delivery status to its message (or keeps it until the send result is recorded). */
 export async function applyMessageStatus(ctx: Context, workspaceId: string, event: StatusEvent): Promise<boolean> {
-  return applyProviderStatus(ctx, { workspaceId, provider, providerMessageId: event.wamid, status: event.status, timestamp: event.timestamp, errorCode: event.errorCode, errorMessage: event.errorMessage });
+  return applyProviderStatus(ctx, { workspaceId, provider, providerMessageId: event.wamid, status: event.status, timestamp: event.timestamp, errorCode: event.errorCode, errorMessage: event.errorMessage, nudgeMessageId: event.nudgeMessageId });
 }

@@ -69,10 +69,14 @@ export async function updateRows(
   key: string,
   columns: ReadonlyArray<{ name: string; kind: ColumnKind }>,
   rows: ReadonlyArray<Record<string, unknown>>,
+  /** Only rows whose column still holds this value are updated (a compare-and-set). */
+  onlyIf?: { column: string; equals: string },
 ): Promise<void> {
   if (rows.length === 0) return;
+  if (onlyIf && !/^[a-z_]+$/.test(onlyIf.column)) throw new Error(`bad column ${onlyIf.column}`);
   if (target.raw) {
-    const statement = prepared(target.raw, `update "${table}" set ${columns.map((c) => `"${c.name}" = ?`).join(', ')} where "${key}" = ?`);
+    const guard = onlyIf ? ` and "${onlyIf.column}" = '${onlyIf.equals.replace(/'/g, "''")}'` : '';
+    const statement = prepared(target.raw, `update "${table}" set ${columns.map((c) => `"${c.name}" = ?`).join(', ')} where "${key}" = ?${guard}`);
     for (const row of rows) statement.run([...columns.map((c) => sqliteValue(row[c.name])), row[key]]);
     return;
   }
@@ -82,7 +86,8 @@ export async function updateRows(
   const kinds: ColumnKind[] = ['text', ...columns.map((c) => c.kind)];
   const arrays = names.map((name, i) => sql`cast(${rows.map((row) => pgValue(row[name]))} as ${sql.raw(`${kinds[i]}[]`)})`);
   const sets = sql.join(columns.map((c) => sql`${sql.ref(c.name)} = v.${sql.ref(c.name)}`));
-  await sql`update ${sql.table(table)} set ${sets} from unnest(${sql.join(arrays)}) as v(${sql.join(names.map((n) => sql.ref(n)))}) where ${sql.ref(`${table}.${key}`)} = v.${sql.ref(key)}`.execute(target.db);
+  const guard = onlyIf ? sql` and ${sql.ref(`${table}.${onlyIf.column}`)} = ${onlyIf.equals}` : sql``;
+  await sql`update ${sql.table(table)} set ${sets} from unnest(${sql.join(arrays)}) as v(${sql.join(names.map((n) => sql.ref(n)))}) where ${sql.ref(`${table}.${key}`)} = v.${sql.ref(key)}${guard}`.execute(target.db);
 }
 
 function pgValue(value: unknown): unknown {

@@ -69,8 +69,13 @@ const outcomeColumns = [
   { name: 'encoding', kind: 'text' },
 ] as const;
 
+/**
+ * Records send results. Only messages still `sending` take theirs: a provider's status
+ * callback that named the message (see `applyProviderStatus`) may have settled it while
+ * the send was in flight, and a timed-out result must not put it back on the queue.
+ */
 export async function saveOutcomes(target: BulkTarget, outcomes: MessageOutcome[]): Promise<void> {
-  await updateRows(target, 'messages', 'id', outcomeColumns, outcomes as unknown as Record<string, unknown>[]);
+  await updateRows(target, 'messages', 'id', outcomeColumns, outcomes as unknown as Record<string, unknown>[], { column: 'status', equals: 'sending' });
 }
 
 /** Cancels the unsent messages of stopped sessions. */

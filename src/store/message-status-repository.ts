@@ -19,6 +19,45 @@ export async function findOutboundByProviderId(db: Db, dialect: Dialect, provide
   return query.executeTakeFirst();
 }
 
+/**
+ * A message by Nudge's own id, for a status callback that names it (Meta's
+ * biz_opaque_callback_data, Twilio's status URL) but carries a provider id Nudge has
+ * not recorded: the send's answer was lost, the provider accepted it anyway.
+ */
+export async function findUnconfirmedOutbound(db: Db, dialect: Dialect, workspaceId: string, provider: string, id: string): Promise<(StatusTarget & { provider_message_id: string | null }) | undefined> {
+  let query = db
+    .selectFrom('messages')
+    .select(['id', 'workspace_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message', 'provider_message_id'])
+    .where('id', '=', id)
+    .where('workspace_id', '=', workspaceId)
+    .where('provider', '=', provider)
+    .where('direction', '=', 'outbound');
+  if (dialect === 'postgres') query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+/**
+ * Settles a message whose send was ambiguous: records the provider's id and takes it
+ * off the retry queue, so it is never sent a second time.
+ */
+export async function confirmOutbound(db: Db, id: string, providerMessageId: string, now: number): Promise<void> {
+  await db
+    .updateTable('messages')
+    .set({ provider_message_id: providerMessageId, status: 'sent', next_attempt_at: null, lease_until: null, error_code: null, error_message: null, updated_at: now })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function countConfirmedSend(db: Db, messageId: string, now: number): Promise<void> {
+  const message = await db.selectFrom('messages').select('contact_id').where('id', '=', messageId).executeTakeFirst();
+  if (!message) return;
+  await db
+    .updateTable('contacts')
+    .set((eb) => ({ total_messages: eb('total_messages', '+', 1), last_message_at: now }))
+    .where('id', '=', message.contact_id)
+    .execute();
+}
+
 export async function updateMessageStatus(
   db: Db,
   id: string,

@@ -304,6 +304,40 @@ describe.each(dialects)('WhatsApp Cloud API end to end on %s', (dialect) => {
       expect(direct).toMatchObject({ status: 'read', read_at: new Date((t + 3) * 1000).toISOString(), delivered_at: new Date((t + 3) * 1000).toISOString() });
     });
 
+    it('settles a send whose answer was lost from the status callback that names it, and never sends it again', async () => {
+      const contactId = (await post('/api/v1/actions/get-contact', { phone: `+${customer}` })).json().id as string;
+      const direct = (text: string) => queueDirectMessage(h.ctx, { workspaceId: h.workspaceId, contactId, channel: 'whatsapp', content: { kind: 'text', text }, marketing: false });
+      const sends = (text: string) => fake.calls('/messages').filter((c) => (c.body as { text?: { body: string } }).text?.body === text).length;
+      const row = (id: string) => h.ctx.database.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+      // Meta takes the request, then the connection drops before its answer.
+      fake.messageResponses.push({ status: 200, destroy: true });
+      const lost = await direct('Your code is 4411');
+      expect(lost.status).toBe('queued');
+      expect(sends('Your code is 4411')).toBe(1);
+      // Its status webhook carries our message id in biz_opaque_callback_data.
+      const accepted = wamid();
+      const status = statusOf(accepted, 'delivered', Math.floor(clock.now() / 1000));
+      (status.entry[0]!.changes[0]!.value as { statuses: Array<Record<string, unknown>> }).statuses[0]!.biz_opaque_callback_data = `nudge:${lost.messageId}`;
+      expect((await deliver(status)).statusCode).toBe(200);
+      expect(await row(lost.messageId)).toMatchObject({ status: 'delivered', provider_message_id: accepted, next_attempt_at: null });
+      clock.advance(5 * minute);
+      await h.worker.drain();
+      expect(sends('Your code is 4411')).toBe(1);
+
+      // Without a callback the send is tried again once the confirmation window has passed.
+      fake.messageResponses.push({ status: 200, destroy: true });
+      const unconfirmed = await direct('Your code is 5522');
+      expect(unconfirmed.status).toBe('queued');
+      clock.advance(30_000);
+      await h.worker.drain();
+      expect(sends('Your code is 5522')).toBe(1);
+      clock.advance(31_000);
+      await h.worker.drain();
+      expect(sends('Your code is 5522')).toBe(2);
+      expect(await row(unconfirmed.messageId)).toMatchObject({ status: 'sent', provider_message_id: expect.stringMatching(/^wamid\./) });
+    });
+
     it('stores other message types with a summary and routes nothing for system messages', async () => {
       const image = messagesPayload({ messages: [{ from: '16505557777', id: wamid(), timestamp: '1750025136', type: 'image', image: { caption: 'my receipt', mime_type: 'image/jpeg', id: '1' } }] });
       expect((await deliver(image)).statusCode).toBe(200);
