@@ -1,5 +1,4 @@
 import { tagKey } from '../domain/contact.js';
-import { newId } from '../domain/ids.js';
 import { isPlainObject, parseJson, toJson } from '../domain/json.js';
 import { evaluateSegment, segmentDependsOn, segmentNeeds, type SegmentFacts, type SegmentFilter } from '../domain/segment-filter.js';
 import { resolveEnrollmentKey, type EnrollmentMode } from '../domain/enrollment.js';
@@ -7,8 +6,8 @@ import * as audience from '../store/audience-repository.js';
 import type { AutomationRule } from '../store/audience-repository.js';
 import type { Db, Tx } from '../store/database.js';
 import * as contactsRepo from '../store/engine-contact-repository.js';
-import * as sessions from '../store/session-repository.js';
 import type { Context } from './context.js';
+import { startSession } from './session-start.js';
 import { stopSessions } from './session-control.js';
 
 /**
@@ -115,36 +114,17 @@ export async function enrollContact(ctx: Context, trx: Tx | Db, rule: Automation
     const first = await audience.recordFire(trx, rule.workspace_id, rule.id, contactId, 'once', now);
     if (!first) return { ...base, status: 'skipped', reason: 'already_enrolled_once' };
   }
-  const ttlMinutes = rule.kind === 'flow' ? Number(version.body.settings.session_ttl_minutes ?? 30) : null;
-  const sessionId = newId(now);
-  const inserted = await sessions.insertSessionIfNoneActive(trx, {
-    id: sessionId,
-    workspace_id: rule.workspace_id,
-    definition_id: rule.id,
-    version_id: version.id,
-    kind: rule.kind,
-    contact_id: contactId,
-    status: 'running',
-    active: 1,
-    enrollment_key: key,
-    current_node: version.graph.entry,
-    wake_at: now,
-    expires_at: ttlMinutes === null ? null : now + ttlMinutes * 60_000,
+  const started = await startSession(ctx, trx, {
+    definition: rule,
+    version,
+    contactId,
+    enrollmentKey: key,
     context: toJson(options.context ?? {}),
     event: options.event ? toJson(options.event.properties) : null,
-    state: '{"visits":{}}',
     source: options.source,
-    end_reason: null,
-    steps_run: 0,
-    created_at: now,
-    updated_at: now,
-    ended_at: null,
   });
-  if (!inserted) {
-    const existing = await sessions.findActiveSession(trx, rule.id, contactId, key);
-    return { ...base, status: 'already_enrolled', sessionId: existing?.id, enrollmentKey: key };
-  }
-  return { ...base, status: 'enrolled', sessionId, enrollmentKey: key };
+  if (!started.created) return { ...base, status: 'already_enrolled', sessionId: started.sessionId ?? undefined, enrollmentKey: key };
+  return { ...base, status: 'enrolled', sessionId: started.sessionId!, enrollmentKey: key };
 }
 
 /** Wakes the scheduler after the caller's commit when anything was enrolled. */

@@ -5,9 +5,9 @@ import { isPlainObject, nestsDeeperThan, toJson } from '../domain/json.js';
 import { normalizePhone } from '../domain/phone.js';
 import * as definitions from '../store/definition-repository.js';
 import * as contacts from '../store/engine-contact-repository.js';
-import * as sessions from '../store/session-repository.js';
 import { applyContactChanges } from './automation.js';
 import type { Context } from './context.js';
+import { startSession } from './session-start.js';
 import type { VersionCache } from './version-cache.js';
 
 export interface TriggerInput {
@@ -27,8 +27,6 @@ export interface TriggerOutcome {
   definitionName: string;
   contactId: string;
 }
-
-const defaultFlowTtlMinutes = 30;
 
 /**
  * Starts a published definition for a contact, or reports the session already running.
@@ -68,11 +66,9 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
     throw new AppError('not_found', 'Contact not found', { errors: { contact_id: ['Contact not found'] } });
   }
 
-  const ttlMinutes = kind === 'flow' ? Number(version.body.settings.session_ttl_minutes ?? defaultFlowTtlMinutes) : null;
   const enrollmentKey = input.enrollmentKey ?? '';
-  const sessionId = newId(now);
   // One transaction: the contact upsert and the session commit together, with one commit's cost.
-  const { created, contactId } = await db.transaction().execute(async (trx) => {
+  const { started, contactId } = await db.transaction().execute(async (trx) => {
     let contactId: string;
     if (phone === null) {
       const found = await contacts.findContactById(trx, workspaceId, input.contactId!);
@@ -84,39 +80,24 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
       // A contact created here is a new contact like any other: contact_added sequences start for it.
       if (upserted.created) await applyContactChanges(ctx, trx, workspaceId, [{ contactId, created: true }], 'api');
     }
-    const inserted = await sessions.insertSessionIfNoneActive(trx, {
-      id: sessionId,
-      workspace_id: workspaceId,
-      definition_id: definition.id,
-      version_id: version.id,
-      kind,
-      contact_id: contactId,
-      status: 'running',
-      active: 1,
-      enrollment_key: enrollmentKey,
-      current_node: version.graph.entry,
-      wake_at: now,
-      expires_at: ttlMinutes === null ? null : now + ttlMinutes * 60_000,
+    const started = await startSession(ctx, trx, {
+      definition,
+      version,
+      contactId,
+      enrollmentKey,
       context: contextJson,
       event: input.event ? toJson(input.event) : null,
-      state: '{"visits":{}}',
       source: input.source ?? 'api',
-      end_reason: null,
-      steps_run: 0,
-      created_at: now,
-      updated_at: now,
-      ended_at: null,
     });
-    return { created: inserted, contactId };
+    return { started, contactId };
   });
-  if (created) {
+  if (started.created) {
     ctx.wake.sessions();
-    return { created: true, sessionId, definitionId: definition.id, definitionName: definition.name, contactId };
+    return { created: true, sessionId: started.sessionId!, definitionId: definition.id, definitionName: definition.name, contactId };
   }
-  const existing = await sessions.findActiveSession(db, definition.id, contactId, enrollmentKey);
-  if (!existing) {
-    // The running session ended between our insert and this read: the caller may retry.
+  if (started.sessionId === null) {
+    // The running session ended between our insert and its read: the caller may retry.
     throw new AppError('conflict', 'The contact’s session changed while this request ran; retry it');
   }
-  return { created: false, sessionId: existing.id, definitionId: definition.id, definitionName: definition.name, contactId };
+  return { created: false, sessionId: started.sessionId, definitionId: definition.id, definitionName: definition.name, contactId };
 }

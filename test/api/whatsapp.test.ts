@@ -318,7 +318,7 @@ describe.each(dialects)('WhatsApp Cloud API end to end on %s', (dialect) => {
       // Its status webhook carries our message id in biz_opaque_callback_data.
       const accepted = wamid();
       const status = statusOf(accepted, 'delivered', Math.floor(clock.now() / 1000));
-      (status.entry[0]!.changes[0]!.value as { statuses: Array<Record<string, unknown>> }).statuses[0]!.biz_opaque_callback_data = `nudge:${lost.messageId}`;
+      (status.entry[0]!.changes[0]!.value as unknown as { statuses: Array<Record<string, unknown>> }).statuses[0]!.biz_opaque_callback_data = `nudge:${lost.messageId}`;
       expect((await deliver(status)).statusCode).toBe(200);
       expect(await row(lost.messageId)).toMatchObject({ status: 'delivered', provider_message_id: accepted, next_attempt_at: null });
       clock.advance(5 * minute);
