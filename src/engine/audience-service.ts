@@ -6,8 +6,10 @@ import { parseJson, toJson } from '../domain/json.js';
 import { normalizeEmail } from '../domain/phone.js';
 import { validateSegmentFilter, type SegmentFilter } from '../domain/segment-filter.js';
 import type { Db } from '../store/database.js';
+import { bumpAutomationVersion } from '../store/definition-repository.js';
 import type { ContactRow } from '../store/schema.js';
-import { applyContactChanges, loadSegment, refreshSegments, wakeForOutcome, type EnrollmentResult } from './automation.js';
+import { applyContactChanges, refreshSegments, wakeForOutcome, type EnrollmentResult } from './automation.js';
+import { loadSegment } from './automation-rules.js';
 import type { Context } from './context.js';
 import { addToLists, ensureContactByEmail } from './subscriber-service.js';
 
@@ -320,6 +322,7 @@ export async function createSegment(ctx: Context, workspaceId: string, input: { 
   const now = ctx.clock.now();
   const row = { id: newId(now), workspace_id: workspaceId, name, description, filter: toJson(filter), created_at: now, updated_at: now };
   await ctx.database.db.insertInto('segments').values(row).execute();
+  await bumpAutomationVersion(ctx.database.db, workspaceId);
   await computeMembership(ctx, workspaceId, row);
   return getSegment(ctx, workspaceId, row.id);
 }
@@ -351,6 +354,7 @@ export async function updateSegment(ctx: Context, workspaceId: string, id: strin
     patch.filter = toJson(filter);
   }
   await db.updateTable('segments').set(patch).where('id', '=', id).execute();
+  await bumpAutomationVersion(db, workspaceId);
   if (patch.filter !== undefined) await computeMembership(ctx, workspaceId, { id, filter: patch.filter });
   return getSegment(ctx, workspaceId, id);
 }
@@ -372,6 +376,7 @@ export async function deleteSegment(ctx: Context, workspaceId: string, id: strin
     await trx.deleteFrom('segment_members').where('segment_id', '=', id).execute();
     await trx.deleteFrom('segment_rechecks').where('segment_id', '=', id).execute();
     await trx.deleteFrom('segments').where('id', '=', id).execute();
+    await bumpAutomationVersion(trx, workspaceId);
   });
 }
 

@@ -1,12 +1,13 @@
 import { tagKey } from '../domain/contact.js';
 import { isPlainObject, parseJson, toJson } from '../domain/json.js';
-import { evaluateSegment, segmentDependsOn, segmentNeeds, type SegmentFacts, type SegmentFilter } from '../domain/segment-filter.js';
+import { evaluateSegment, segmentNeeds, type SegmentFacts, type SegmentFilter } from '../domain/segment-filter.js';
 import { resolveEnrollmentKey, type EnrollmentMode } from '../domain/enrollment.js';
 import * as audience from '../store/audience-repository.js';
 import type { AutomationRule } from '../store/audience-repository.js';
 import type { Db, Tx } from '../store/database.js';
 import * as contactsRepo from '../store/engine-contact-repository.js';
 import type { Context } from './context.js';
+import { workspaceRules, type LoadedSegment } from './automation-rules.js';
 import { startSession } from './session-start.js';
 import { stopSessions } from './session-control.js';
 
@@ -132,12 +133,6 @@ export function wakeForOutcome(ctx: Context, outcome: { enrollments: EnrollmentR
   if (outcome.enrollments.some((e) => e.status === 'enrolled')) ctx.wake.sessions();
 }
 
-interface LoadedSegment {
-  id: string;
-  filter: SegmentFilter;
-  depends: ReturnType<typeof segmentDependsOn>;
-}
-
 function affects(segment: LoadedSegment, change: ContactChange, entered: ReadonlySet<string>): boolean {
   const d = segment.depends;
   if (change.created) return true;
@@ -230,11 +225,6 @@ export async function refreshSegments(db: Db, workspaceId: string, contactId: st
   return { entered, left };
 }
 
-export function loadSegment(row: { id: string; filter: string }): LoadedSegment {
-  const filter = parseJson<SegmentFilter>(row.filter, { match: 'all', conditions: [] });
-  return { id: row.id, filter, depends: segmentDependsOn(filter) };
-}
-
 function stopMatches(rule: AutomationRule, change: ContactChange): boolean {
   const key = rule.stop_key;
   switch (rule.stop_type) {
@@ -278,8 +268,7 @@ function triggerMatches(rule: AutomationRule, change: ContactChange, entered: re
 export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceId: string, changes: readonly ContactChange[], source: string): Promise<AutomationOutcome> {
   const outcome: AutomationOutcome = { enrollments: [], stopped: [], segmentsEntered: [], segmentsLeft: [] };
   if (changes.length === 0) return outcome;
-  const [rules, segmentRows] = await Promise.all([audience.automationRules(trx, workspaceId), audience.segmentsOf(trx, workspaceId)]);
-  const segments = segmentRows.map(loadSegment);
+  const { rules, segments } = await workspaceRules(ctx, trx, workspaceId);
   const now = ctx.clock.now();
   for (const change of changes) {
     const relevant = segments.filter((s) => affects(s, change, new Set()));
@@ -319,6 +308,21 @@ export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceI
   }
   void source;
   return outcome;
+}
+
+/**
+ * A message to or from these contacts was sent, delivered, read, failed or answered:
+ * segments that count messages are re-evaluated for them, in the caller's
+ * transaction. Costs one read of the workspace's rule counter when no segment counts
+ * messages, which is the common case on the engine's hot path. Returns whether a
+ * sequence started (segment_entered): the caller wakes the scheduler after its commit.
+ */
+export async function reportEngagement(ctx: Context, trx: Tx | Db, workspaceId: string, contactIds: Iterable<string>): Promise<boolean> {
+  const unique = [...new Set(contactIds)];
+  if (unique.length === 0) return false;
+  if (!(await workspaceRules(ctx, trx, workspaceId)).engagement) return false;
+  const outcome = await applyContactChanges(ctx, trx, workspaceId, unique.map((contactId) => ({ contactId, engagement: true })), 'engagement');
+  return outcome.enrollments.some((e) => e.status === 'enrolled');
 }
 
 /**
@@ -402,16 +406,17 @@ export async function recheckSegments(ctx: Context, batch = 500): Promise<number
   const enrolled: EnrollmentResult[] = [];
   await db.transaction().execute(async (trx) => {
     for (const [contactId, { workspaceId, segmentIds }] of byContact) {
-      const rows = (await audience.segmentsOf(trx, workspaceId)).filter((s) => segmentIds.includes(s.id));
-      for (const id of segmentIds) if (!rows.some((r) => r.id === id)) await audience.setSegmentRecheck(trx, workspaceId, id, contactId, null);
-      const { entered } = await refreshSegments(trx, workspaceId, contactId, rows.map(loadSegment), now);
+      const loaded = await workspaceRules(ctx, trx, workspaceId);
+      const segments = loaded.segments.filter((s) => segmentIds.includes(s.id));
+      for (const id of segmentIds) if (!segments.some((r) => r.id === id)) await audience.setSegmentRecheck(trx, workspaceId, id, contactId, null);
+      const { entered } = await refreshSegments(trx, workspaceId, contactId, segments, now);
       for (const segmentId of segmentIds) {
         // A recheck that found nothing more to wait for is done.
         const still = await trx.selectFrom('segment_rechecks').select('due_at').where('segment_id', '=', segmentId).where('contact_id', '=', contactId).executeTakeFirst();
         if (still && Number(still.due_at) <= now) await audience.setSegmentRecheck(trx, workspaceId, segmentId, contactId, null);
       }
       if (entered.length > 0) {
-        const rules = (await audience.automationRules(trx, workspaceId)).filter((r) => r.status === 'active' && r.trigger_type === 'segment_entered' && entered.includes(r.trigger_key ?? ''));
+        const rules = loaded.rules.filter((r) => r.status === 'active' && r.trigger_type === 'segment_entered' && entered.includes(r.trigger_key ?? ''));
         for (const rule of rules) enrolled.push(await enrollContact(ctx, trx, rule, contactId, { source: 'trigger:segment_entered' }));
       }
     }

@@ -1,4 +1,3 @@
-import { buildSearchText } from '../domain/contact.js';
 import type { Channel } from '../domain/definition.js';
 import { AppError, invalid } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
@@ -11,6 +10,7 @@ import { consentSettingsOf, matchConsentKeyword } from '../domain/consent.js';
 import type { Tx } from '../store/database.js';
 import { markOptedIn } from '../store/consent-repository.js';
 import { markOptedOut } from '../store/opt-out-repository.js';
+import { applyContactChanges, type ContactChange } from './automation.js';
 import type { Context } from './context.js';
 import type { SessionState } from './interpreter.js';
 
@@ -61,27 +61,15 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
   await ctx.channels.refresh?.();
   const provider = ctx.channels.providerFor(input.workspaceId, input.channel);
 
+  let enrolled = false;
   const outcome = await db.transaction().execute(async (trx): Promise<InboundOutcome> => {
     if (dedupeKey) {
       const seen = await trx.selectFrom('messages').select(['id', 'contact_id', 'session_id']).where('dedupe_key', '=', dedupeKey).executeTakeFirst();
       if (seen) return { messageId: seen.id, contactId: seen.contact_id, sessionId: seen.session_id, duplicate: true };
     }
-    let contact: contacts.EngineContactRow | undefined;
-    if (input.channel === 'email') {
-      contact = await contacts.findContactByEmail(trx, input.workspaceId, address);
-      if (!contact) {
-        const id = newId(now);
-        await trx.insertInto('contacts').values({
-          id, workspace_id: input.workspaceId, phone: null, email: address, name: null, first_name: null, last_name: null, metadata: '{}',
-          timezone: null, language: null, source: `inbound:${input.channel}`, search_text: buildSearchText({ name: null, first_name: null, last_name: null, phone: null, email: address }), opted_in_at: null, opted_out_at: null,
-          whatsapp_opted_out_at: null, sms_opted_out_at: null, email_opted_out_at: null, whatsapp_last_inbound_at: null,
-          sms_last_inbound_at: null, last_message_at: null, total_messages: 0, created_at: now, updated_at: now,
-        }).execute();
-        contact = (await contacts.findContactById(trx, input.workspaceId, id))!;
-      }
-    } else {
-      contact = (await contacts.upsertContactByPhone(trx, { id: newId(now), workspace_id: input.workspaceId, phone: address, source: `inbound:${input.channel}`, now, optedIn: false })).contact;
-    }
+    const base = { id: newId(now), workspace_id: input.workspaceId, source: `inbound:${input.channel}`, now, optedIn: false };
+    const upserted = input.channel === 'email' ? await contacts.upsertContactByEmail(trx, { ...base, email: address }) : await contacts.upsertContactByPhone(trx, { ...base, phone: address });
+    const contact = upserted.contact;
     const waiting = await sessions.findWaitingFlowSession(trx, dialect, input.workspaceId, contact.id);
     const messageId = newId(now);
     await messages.insertMessages({ db: trx, raw: ctx.database.sqlite }, [{
@@ -126,9 +114,14 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
         routed = waiting.id;
       }
     }
+    // A contact who writes first is a new contact like any other (contact_added), and a
+    // reply counts for segments on engagement.
+    const changes: ContactChange[] = [{ contactId: contact.id, engagement: true, ...(upserted.created ? { created: true } : {}) }];
+    const automation = await applyContactChanges(ctx, trx, input.workspaceId, changes, `inbound:${input.channel}`);
+    enrolled = automation.enrollments.some((e) => e.status === 'enrolled');
     return { messageId, contactId: contact.id, sessionId: routed, duplicate: false, consent: consent.changed };
   });
-  if (outcome.sessionId) ctx.wake.sessions();
+  if (outcome.sessionId || enrolled) ctx.wake.sessions();
   if (outcome.consent) ctx.wake.messages();
   return outcome;
 }

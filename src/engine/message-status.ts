@@ -1,6 +1,7 @@
 import { newId } from '../domain/ids.js';
 import type { Tx } from '../store/database.js';
 import * as statusRepo from '../store/message-status-repository.js';
+import { reportEngagement } from './automation.js';
 import type { Context } from './context.js';
 
 export interface ProviderStatus {
@@ -53,7 +54,8 @@ export function statusChange(current: statusRepo.StatusTarget, event: Pick<Provi
  */
 export async function applyProviderStatus(ctx: Context, event: ProviderStatus): Promise<boolean> {
   const { db, dialect } = ctx.database;
-  return db.transaction().execute(async (trx) => {
+  let enrolled = false;
+  const changed = await db.transaction().execute(async (trx) => {
     let message = await statusRepo.findOutboundByProviderId(trx, dialect, event.provider, event.providerMessageId);
     const now = ctx.clock.now();
     if (!message && event.nudgeMessageId) {
@@ -89,12 +91,20 @@ export async function applyProviderStatus(ctx: Context, event: ProviderStatus): 
     const patch = statusChange(message, event, now);
     if (!patch) return false;
     await statusRepo.updateMessageStatus(trx, message.id, patch);
+    enrolled = await reportEngagement(ctx, trx, event.workspaceId, [message.contact_id]);
     return true;
   });
+  if (enrolled) ctx.wake.sessions();
+  return changed;
 }
 
-/** Applies statuses that arrived before these messages' send results, in the caller's transaction. */
-export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: ReadonlyArray<{ workspace_id: string; provider: string; provider_message_id: string | null }>): Promise<void> {
+/**
+ * Applies statuses that arrived before these messages' send results, in the caller's
+ * transaction. Returns whether that enrolled anyone (the caller wakes the scheduler
+ * after its commit).
+ */
+export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: ReadonlyArray<{ workspace_id: string; provider: string; provider_message_id: string | null }>): Promise<boolean> {
+  let enrolled = false;
   const byProvider = new Map<string, string[]>();
   for (const m of sent) {
     if (m.provider_message_id === null || m.provider === 'sandbox') continue;
@@ -106,7 +116,10 @@ export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: Readonly
       const message = await statusRepo.findOutboundByProviderId(trx, ctx.database.dialect, provider, pending.provider_message_id);
       if (!message || message.workspace_id !== pending.workspace_id) continue;
       const patch = statusChange(message, { status: pending.status as ProviderStatus['status'], timestamp: pending.occurred_at, errorCode: pending.error_code, errorMessage: pending.error_message }, now);
-      if (patch) await statusRepo.updateMessageStatus(trx, message.id, patch);
+      if (!patch) continue;
+      await statusRepo.updateMessageStatus(trx, message.id, patch);
+      if (await reportEngagement(ctx, trx, message.workspace_id, [message.contact_id])) enrolled = true;
     }
   }
+  return enrolled;
 }

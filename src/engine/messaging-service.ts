@@ -11,6 +11,7 @@ import * as messagesRepo from '../store/message-repository.js';
 import type { MessageRow, NewMessageRow } from '../store/message-repository.js';
 import { noteChannelHealth } from './channel-health.js';
 import { findOrCreateContactByPhone } from './contact-service.js';
+import { reportEngagement } from './automation.js';
 import type { Context } from './context.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
@@ -95,6 +96,7 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
     now,
   });
 
+  let enrolled = false;
   if (adapter.inline) {
     // The sandbox records the send in the transaction that stores the message, as the scheduler does.
     const stored = await db.transaction().execute(async (trx) => {
@@ -102,8 +104,10 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
       Object.assign(row, outcomeOf({ id, attempts: 1 }, result, now), { attempts: 1 });
       return insertOnce(trx, ctx, row, async () => {
         if (row.sent_at !== null && row.sent_at !== undefined) await messagesRepo.countMessagesOnContacts({ db: trx, raw: ctx.database.sqlite }, new Map([[contact.id, { count: 1, at: now }]]));
+        enrolled = await reportEngagement(ctx, trx, input.workspaceId, [contact.id]);
       });
     });
+    if (enrolled) ctx.wake.sessions();
     return outcomeView(stored);
   }
 
@@ -130,8 +134,10 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
     const bulk = { db: trx, raw: ctx.database.sqlite };
     await messagesRepo.saveOutcomes(bulk, [outcome]);
     if (outcome.sent_at !== null) await messagesRepo.countMessagesOnContacts(bulk, new Map([[message.contact_id, { count: 1, at: done }]]));
-    await applyPendingStatuses(ctx, trx, [{ workspace_id: message.workspace_id, provider: message.provider, provider_message_id: outcome.provider_message_id }]);
+    if (await applyPendingStatuses(ctx, trx, [{ workspace_id: message.workspace_id, provider: message.provider, provider_message_id: outcome.provider_message_id }])) enrolled = true;
+    if (outcome.status !== 'queued' && (await reportEngagement(ctx, trx, message.workspace_id, [message.contact_id]))) enrolled = true;
   });
+  if (enrolled) ctx.wake.sessions();
   await noteChannelHealth(ctx, registry, [message], [result]);
   if (outcome.status === 'queued') ctx.wake.messages();
   return { messageId: id, status: outcome.status, providerMessageId: outcome.provider_message_id };

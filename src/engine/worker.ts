@@ -14,7 +14,7 @@ import type { ChannelRegistry } from './channel-registry.js';
 import type { Context } from './context.js';
 import { advanceSession, type ContactSnapshot, type SessionState, type WebhookRequest, type WebhookResult } from './interpreter.js';
 import { stopSessions } from './session-control.js';
-import { applyContactChanges as applyAutomation, recheckSegments, scanInactivity, type ContactChange } from './automation.js';
+import { applyContactChanges as applyAutomation, recheckSegments, reportEngagement, scanInactivity, type ContactChange } from './automation.js';
 import { writePendingSequences } from './enrichment-service.js';
 import type { VersionCache } from './version-cache.js';
 import type { LocalWaker } from './waker.js';
@@ -298,6 +298,10 @@ export class Worker {
       await sessionsRepo.insertSteps(bulk, steps);
       await messagesRepo.countMessagesOnContacts(bulk, sentCounts);
       if (stopped.length > 0) await messagesRepo.cancelQueuedForSessions(trx, stopped, now, 'send_failed');
+      // Messages that are already sent, delivered or failed count for engagement segments.
+      for (const [workspaceId, contactIds] of groupByWorkspace(messages.filter((m) => m.status !== 'queued'))) {
+        if (await reportEngagement(ctx, trx, workspaceId, contactIds)) enrolledByAutomation = true;
+      }
       // Triggers and stop conditions of the tags this batch changed: after the session
       // writes, so a stop condition is never overwritten by the batch's own update.
       for (const [workspaceId, changes] of automationChanges) {
@@ -398,6 +402,7 @@ export class Worker {
     });
 
     const done = ctx.clock.now();
+    let enrolledByAutomation = false;
     const outcomes: messagesRepo.MessageOutcome[] = [];
     const counts = new Map<string, { count: number; at: number }>();
     const stopSessionIds: string[] = [];
@@ -418,7 +423,10 @@ export class Worker {
       await messagesRepo.saveOutcomes(bulk, outcomes);
       await messagesRepo.countMessagesOnContacts(bulk, counts);
       // Statuses the provider sent before this batch's results were recorded.
-      await applyPendingStatuses(ctx, trx, claimed.map((m, i) => ({ workspace_id: m.workspace_id, provider: m.provider, provider_message_id: outcomes[i]!.provider_message_id })));
+      if (await applyPendingStatuses(ctx, trx, claimed.map((m, i) => ({ workspace_id: m.workspace_id, provider: m.provider, provider_message_id: outcomes[i]!.provider_message_id })))) enrolledByAutomation = true;
+      for (const [workspaceId, contactIds] of groupByWorkspace(claimed.filter((_, i) => outcomes[i]!.status !== 'queued'))) {
+        if (await reportEngagement(ctx, trx, workspaceId, contactIds)) enrolledByAutomation = true;
+      }
       if (stopSessionIds.length > 0) {
         const byWorkspace = new Map<string, string[]>();
         for (const m of claimed) if (m.session_id && stopSessionIds.includes(m.session_id)) byWorkspace.set(m.workspace_id, [...(byWorkspace.get(m.workspace_id) ?? []), m.session_id]);
@@ -426,6 +434,7 @@ export class Worker {
       }
     });
     await noteChannelHealth(ctx, this.channels, claimed, results);
+    if (enrolledByAutomation) ctx.wake.sessions();
     return claimed.length;
   }
 
@@ -439,6 +448,16 @@ export class Worker {
     }
     throw new Error('drain did not settle');
   }
+}
+
+function groupByWorkspace(messages: ReadonlyArray<{ workspace_id: string; contact_id: string }>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const m of messages) {
+    const list = out.get(m.workspace_id);
+    if (list) list.push(m.contact_id);
+    else out.set(m.workspace_id, [m.contact_id]);
+  }
+  return out;
 }
 
 function endUpdate(id: string, stepsRun: number, state: string, now: number, status: string, reason: string): sessionsRepo.SessionUpdate {

@@ -7,6 +7,7 @@ export type DefinitionVersionRow = Selectable<DefinitionVersionTable>;
 
 export async function insertDefinition(db: Db, row: Insertable<DefinitionTable>): Promise<void> {
   await db.insertInto('definitions').values(row).execute();
+  await bumpAutomationVersion(db, row.workspace_id);
 }
 
 export async function findDefinition(db: Db, workspaceId: string, kind: 'sequence' | 'flow', id: string): Promise<DefinitionRow | undefined> {
@@ -39,6 +40,18 @@ export async function listDefinitions(
 
 export async function updateDefinition(db: Db, workspaceId: string, id: string, patch: Partial<Insertable<DefinitionTable>>): Promise<void> {
   await db.updateTable('definitions').set(patch).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+  // After the change: a reader between the two statements re-reads at the next change.
+  await bumpAutomationVersion(db, workspaceId);
+}
+
+/** Tells every process that the workspace's automation rules changed (see automation-rules.ts). */
+export async function bumpAutomationVersion(db: Db, workspaceId: string): Promise<void> {
+  await db.updateTable('workspaces').set((eb) => ({ automation_version: eb('automation_version', '+', 1) })).where('id', '=', workspaceId).execute();
+}
+
+export async function readAutomationVersion(db: Db, workspaceId: string): Promise<number> {
+  const row = await db.selectFrom('workspaces').select('automation_version').where('id', '=', workspaceId).executeTakeFirst();
+  return Number(row?.automation_version ?? 0);
 }
 
 export async function latestVersionNumber(db: Db, definitionId: string): Promise<number> {

@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
 import type { MessageTable, PendingStatusTable } from './schema.js';
 
-export type StatusTarget = Pick<Selectable<MessageTable>, 'id' | 'workspace_id' | 'status' | 'sent_at' | 'delivered_at' | 'read_at' | 'failed_at' | 'error_code' | 'error_message'>;
+export type StatusTarget = Pick<Selectable<MessageTable>, 'id' | 'workspace_id' | 'contact_id' | 'status' | 'sent_at' | 'delivered_at' | 'read_at' | 'failed_at' | 'error_code' | 'error_message'>;
 
 /**
  * The outbound message a provider's status names, locked for the update on
@@ -11,7 +11,7 @@ export type StatusTarget = Pick<Selectable<MessageTable>, 'id' | 'workspace_id' 
 export async function findOutboundByProviderId(db: Db, dialect: Dialect, provider: string, providerMessageId: string): Promise<StatusTarget | undefined> {
   let query = db
     .selectFrom('messages')
-    .select(['id', 'workspace_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message'])
+    .select(['id', 'workspace_id', 'contact_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message'])
     .where('provider', '=', provider)
     .where('provider_message_id', '=', providerMessageId)
     .where('direction', '=', 'outbound');
@@ -27,7 +27,7 @@ export async function findOutboundByProviderId(db: Db, dialect: Dialect, provide
 export async function findUnconfirmedOutbound(db: Db, dialect: Dialect, workspaceId: string, provider: string, id: string): Promise<(StatusTarget & { provider_message_id: string | null }) | undefined> {
   let query = db
     .selectFrom('messages')
-    .select(['id', 'workspace_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message', 'provider_message_id'])
+    .select(['id', 'workspace_id', 'contact_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message', 'provider_message_id'])
     .where('id', '=', id)
     .where('workspace_id', '=', workspaceId)
     .where('provider', '=', provider)

@@ -11,6 +11,8 @@ export interface WorkspaceTable {
   name: string;
   settings: string;
   created_at: number;
+  /** Moves whenever the workspace's triggers, stop conditions or segments change. */
+  automation_version: Generated<number>;
 }
 
 export interface UserTable {

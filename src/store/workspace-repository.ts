@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Db } from './database.js';
 import type { ApiTokenTable, UserTable, WorkspaceTable } from './schema.js';
 
@@ -6,7 +6,7 @@ export type WorkspaceRow = Selectable<WorkspaceTable>;
 export type UserRow = Selectable<UserTable>;
 export type TokenRow = Selectable<ApiTokenTable>;
 
-export async function insertWorkspace(db: Db, row: WorkspaceRow): Promise<void> {
+export async function insertWorkspace(db: Db, row: Insertable<WorkspaceTable>): Promise<void> {
   await db.insertInto('workspaces').values(row).execute();
 }
 

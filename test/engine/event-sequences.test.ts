@@ -284,6 +284,32 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     await post(`/api/v1/sequences/${id}/archive`, {});
   });
 
+  it('keeps segments on message engagement current as messages are delivered and answered', async () => {
+    const delivered = (await post('/api/v1/segments', { name: 'Got an email', filter: { match: 'all', conditions: [{ type: 'engagement', metric: 'delivered', channel: 'email', operator: 'gte', count: 1 }] } })).json().segment.id as string;
+    const replied = (await post('/api/v1/segments', { name: 'Wrote back', filter: { match: 'all', conditions: [{ type: 'engagement', metric: 'replied', operator: 'gte', count: 1 }] } })).json().segment.id as string;
+    const followUp = await enabled({ name: 'After first email', trigger: 'segment_entered', segmentId: delivered, steps: [{ subject: 'Glad you are here', html: '<p>x</p>' }] });
+    const newsletter = await enabled({ name: 'Newsletter', trigger: 'tag_added', tagName: 'newsletter', steps: [{ subject: 'Issue 1', html: '<p>x</p>' }] });
+    const member = async (id: string) => {
+      const page = (await get(`/api/v1/segments/${id}/subscribers?limit=100`)).json().data as Array<{ email: string }>;
+      return page.some((m) => m.email === 'engaged@example.com');
+    };
+
+    await post('/api/v1/subscribers', { email: 'engaged@example.com', tags: ['newsletter'] });
+    expect(await sessionsOf(newsletter)).toHaveLength(1);
+    expect(await member(delivered)).toBe(false);
+    // The scheduler queues the email, the dispatcher delivers it: the contact enters the segment.
+    await worker().drain();
+    expect(await member(delivered)).toBe(true);
+    expect((await sessionsOf(followUp)).map((s) => s.source)).toEqual(['trigger:segment_entered']);
+
+    expect(await member(replied)).toBe(false);
+    const reply = await post('/api/v1/sandbox/inbound', { channel: 'email', email: 'engaged@example.com', text: 'Thanks!' });
+    expect(reply.statusCode, reply.body).toBe(201);
+    expect(await member(replied)).toBe(true);
+    for (const id of [followUp, newsletter]) await post(`/api/v1/sequences/${id}/archive`, {});
+    for (const id of [delivered, replied]) await t.app.inject({ method: 'DELETE', url: `/api/v1/segments/${id}`, headers: t.auth });
+  });
+
   it('computes a new segment over existing subscribers without starting segment_entered sequences for them', async () => {
     await post('/api/v1/subscribers', { email: 'pre1@example.com', tags: ['preexisting'] });
     await post('/api/v1/subscribers', { email: 'pre2@example.com', tags: ['preexisting'] });
