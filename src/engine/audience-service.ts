@@ -9,7 +9,7 @@ import type { Db } from '../store/database.js';
 import { bumpAutomationVersion } from '../store/definition-repository.js';
 import type { ContactRow } from '../store/schema.js';
 import { applyContactChanges, refreshSegments, wakeForOutcome, type EnrollmentResult } from './automation.js';
-import { loadSegment } from './automation-rules.js';
+import { loadSegment, workspaceRules } from './automation-rules.js';
 import type { Context } from './context.js';
 import { addToLists, ensureContactByEmail } from './subscriber-service.js';
 
@@ -104,13 +104,45 @@ export async function updateList(ctx: Context, workspaceId: string, id: string, 
 }
 
 /** Deletes the list and its memberships. Sequences triggered by it stop being reachable that way; nothing else is stopped. */
+/**
+ * Deletes a list. Refused while an active sequence starts from it or a segment's filter
+ * names it (either would silently stop working). Its members leave it as if removed
+ * one by one, a page per transaction, so removed_from_list stop conditions and
+ * segments see the change; a deletion interrupted half-way is finished by calling it again.
+ */
 export async function deleteList(ctx: Context, workspaceId: string, id: string): Promise<void> {
   const db = ctx.database.db;
   await requireList(db, workspaceId, id);
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('list_members').where('list_id', '=', id).execute();
-    await trx.deleteFrom('lists').where('id', '=', id).execute();
-  });
+  const used = await db
+    .selectFrom('definitions')
+    .select(['id', 'name'])
+    .where('workspace_id', '=', workspaceId)
+    .where('deleted_at', 'is', null)
+    .where('status', '=', 'active')
+    .where('trigger_type', '=', 'contact_added')
+    .where('trigger_key', '=', id)
+    .executeTakeFirst();
+  if (used) throw new AppError('business_rule', `The list starts the active sequence "${used.name}" (${used.id}); disable or change it first`);
+  const { segments } = await workspaceRules(ctx, db, workspaceId);
+  const naming = segments.filter((s) => s.depends.lists.has(id)).map((s) => s.id);
+  if (naming.length > 0) throw new AppError('business_rule', `Segments filter on this list (${naming.join(', ')}); change their filters first`);
+  let enrolled = false;
+  for (;;) {
+    const done = await db.transaction().execute(async (trx) => {
+      const page = await trx.selectFrom('list_members').select('contact_id').where('list_id', '=', id).orderBy('contact_id').limit(500).execute();
+      if (page.length === 0) {
+        await trx.deleteFrom('lists').where('id', '=', id).execute();
+        return true;
+      }
+      const contactIds = page.map((m) => m.contact_id);
+      await trx.deleteFrom('list_members').where('list_id', '=', id).where('contact_id', 'in', contactIds).execute();
+      const outcome = await applyContactChanges(ctx, trx, workspaceId, contactIds.map((contactId) => ({ contactId, listsRemoved: [id] })), 'api');
+      if (outcome.enrollments.some((e) => e.status === 'enrolled')) enrolled = true;
+      return false;
+    });
+    if (done) break;
+  }
+  if (enrolled) ctx.wake.sessions();
 }
 
 export interface MembershipInput {

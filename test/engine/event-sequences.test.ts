@@ -284,6 +284,33 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     await post(`/api/v1/sequences/${id}/archive`, {});
   });
 
+  it('deletes a list as if each member left it, and refuses while a sequence or a segment depends on it', async () => {
+    const list = (await post('/api/v1/lists', { name: 'Trial' })).json().list.id as string;
+    const starter = await enabled({ name: 'Trial welcome', trigger: 'contact_added', listId: list, steps: [{ subject: 'Hi', html: '<p>x</p>' }] });
+    const watcher = await enabled({ name: 'Trial drip', trigger: 'tag_added', tagName: 'trialist', stopCondition: { type: 'removed_from_list', value: list }, steps: [{ subject: 'Day 1', delay: { days: 1 }, html: '<p>x</p>' }] });
+    const segment = (await post('/api/v1/segments', { name: 'In trial', filter: { match: 'all', conditions: [{ type: 'list', operator: 'in', listId: list }] } })).json().segment.id as string;
+    await post('/api/v1/subscribers', { email: 'trial@example.com', tags: ['trialist'] });
+    await post(`/api/v1/lists/${list}/subscribers`, { emails: ['trial@example.com'] });
+    const del = () => t.app.inject({ method: 'DELETE', url: `/api/v1/lists/${list}`, headers: t.auth });
+
+    const refused = await del();
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().message).toContain(starter);
+    await post(`/api/v1/sequences/${starter}/disable`, {});
+    const bySegment = await del();
+    expect(bySegment.statusCode).toBe(422);
+    expect(bySegment.json().message).toContain(segment);
+    await t.app.inject({ method: 'DELETE', url: `/api/v1/segments/${segment}`, headers: t.auth });
+
+    const [run] = await sessionsOf(watcher);
+    expect(run!.active).toBe(1);
+    expect((await del()).statusCode).toBe(200);
+    expect((await get(`/api/v1/lists/${list}`)).statusCode).toBe(404);
+    const [stopped] = await sessionsOf(watcher);
+    expect(stopped).toMatchObject({ status: 'stopped', end_reason: 'stop_condition:removed_from_list' });
+    await post(`/api/v1/sequences/${watcher}/archive`, {});
+  });
+
   it('keeps segments on message engagement current as messages are delivered and answered', async () => {
     const delivered = (await post('/api/v1/segments', { name: 'Got an email', filter: { match: 'all', conditions: [{ type: 'engagement', metric: 'delivered', channel: 'email', operator: 'gte', count: 1 }] } })).json().segment.id as string;
     const replied = (await post('/api/v1/segments', { name: 'Wrote back', filter: { match: 'all', conditions: [{ type: 'engagement', metric: 'replied', operator: 'gte', count: 1 }] } })).json().segment.id as string;
@@ -300,7 +327,8 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     // The scheduler queues the email, the dispatcher delivers it: the contact enters the segment.
     await worker().drain();
     expect(await member(delivered)).toBe(true);
-    expect((await sessionsOf(followUp)).map((s) => s.source)).toEqual(['trigger:segment_entered']);
+    const engaged = await t.ctx.database.db.selectFrom('contacts').select('id').where('workspace_id', '=', t.workspaceId).where('email', '=', 'engaged@example.com').executeTakeFirstOrThrow();
+    expect((await sessionsOf(followUp)).filter((s) => s.contact_id === engaged.id).map((s) => s.source)).toEqual(['trigger:segment_entered']);
 
     expect(await member(replied)).toBe(false);
     const reply = await post('/api/v1/sandbox/inbound', { channel: 'email', email: 'engaged@example.com', text: 'Thanks!' });
