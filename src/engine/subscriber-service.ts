@@ -1,6 +1,7 @@
 import { isoTime } from '../domain/clock.js';
 import {
   applyContactChanges as applyFieldChanges,
+  buildSearchText,
   contactFieldsOf,
   emptyContactFields,
   normalizeContactInput,
@@ -383,6 +384,7 @@ export interface EventInput {
   customAttributes?: unknown;
   occurredAt?: unknown;
   timestamp?: unknown;
+  time?: unknown;
 }
 
 interface CheckedEvent {
@@ -395,6 +397,25 @@ interface CheckedEvent {
 }
 
 const maxPropertiesBytes = 32 * 1024;
+
+/**
+ * When an event happened: an ISO 8601 string, or a Unix time as a number — seconds
+ * below 10^11 (until the year 5138), milliseconds above — as SDKs send either.
+ */
+function eventTime(value: unknown): number | null {
+  let ms: number;
+  if (typeof value === 'string') ms = /^\d+(\.\d+)?$/.test(value.trim()) ? unixNumber(Number(value)) : Date.parse(value);
+  else if (typeof value === 'number') ms = unixNumber(value);
+  else return null;
+  return Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : null;
+}
+
+function unixNumber(n: number): number {
+  return n < 1e11 ? n * 1000 : n;
+}
+
+/** How far ahead of this server's clock an event's time may be (the sender's clock may run fast). */
+const futureToleranceMs = 5 * 60_000;
 
 function checkEvent(input: unknown, prefix: string, errors: FieldErrors): CheckedEvent | null {
   const add = (field: string, message: string) => (errors[`${prefix}${field}`] ??= []).push(`${prefix}${field} ${message}`);
@@ -431,10 +452,11 @@ function checkEvent(input: unknown, prefix: string, errors: FieldErrors): Checke
     else attributes = e.customAttributes;
   }
   let occurredAt: number | null = null;
-  const when = e.occurredAt ?? e.timestamp;
+  const timeField = e.occurredAt !== undefined ? 'occurredAt' : e.timestamp !== undefined ? 'timestamp' : 'time';
+  const when = e.occurredAt ?? e.timestamp ?? e.time;
   if (when !== undefined && when !== null) {
-    const parsed = typeof when === 'string' ? Date.parse(when) : typeof when === 'number' ? when : Number.NaN;
-    if (!Number.isFinite(parsed) || parsed < 0) add(e.occurredAt !== undefined ? 'occurredAt' : 'timestamp', 'must be an ISO 8601 time such as 2026-05-07T08:14:23Z');
+    const parsed = eventTime(when);
+    if (parsed === null) add(timeField, 'must be an ISO 8601 time such as 2026-05-07T08:14:23Z, or Unix seconds or milliseconds');
     else occurredAt = parsed;
   }
   return { email, externalId, name, properties, attributes, occurredAt };
@@ -450,9 +472,17 @@ export interface TrackedEvent {
 
 async function trackOne(ctx: Context, trx: Tx, workspaceId: string, event: CheckedEvent, index: string): Promise<{ tracked: TrackedEvent; outcome: AutomationOutcome }> {
   const now = ctx.clock.now();
+  if (event.occurredAt !== null && event.occurredAt > now + futureToleranceMs) {
+    throw invalid(`${index}occurredAt`, `is ${Math.round((event.occurredAt - now) / 60_000)} minutes ahead of this server's clock; send the time the event happened`);
+  }
   let row: ContactRow | undefined;
   let created = false;
   if (event.externalId !== null) row = await findByExternalId(trx, workspaceId, event.externalId);
+  if (row && row.email === null && event.email !== null && !(await findByEmail(trx, workspaceId, event.email))) {
+    // Known by externalId until now: the email given with this event becomes its address.
+    await trx.updateTable('contacts').set({ email: event.email, search_text: buildSearchText({ ...row, email: event.email }), updated_at: now }).where('id', '=', row.id).execute();
+    row = { ...row, email: event.email };
+  }
   if (!row && event.email !== null) {
     const ensured = await ensureContactByEmail(ctx, trx, workspaceId, event.email, { external_id: event.externalId }, 'event');
     row = ensured.row;
@@ -461,14 +491,26 @@ async function trackOne(ctx: Context, trx: Tx, workspaceId: string, event: Check
       await trx.updateTable('contacts').set({ external_id: event.externalId }).where('id', '=', row.id).execute();
     }
   }
-  if (!row) throw new AppError('not_found', `Subscriber not found: no subscriber has externalId ${event.externalId}; send email to create one`, { errors: { [`${index}externalId`]: ['no subscriber has this externalId'] } });
+  if (!row && event.externalId !== null) {
+    // Known only by the caller's own id: a subscriber without an email yet (PATCH can add one).
+    const inserted = await trx
+      .insertInto('contacts')
+      .values(engineContacts.newContactValues({ id: newId(now), workspace_id: workspaceId, external_id: event.externalId, source: 'event', now, optedIn: true }))
+      .onConflict((oc) => oc.columns(['workspace_id', 'external_id']).doNothing())
+      .executeTakeFirst();
+    created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+    row = await findByExternalId(trx, workspaceId, event.externalId);
+  }
+  if (!row) throw new AppError('conflict', 'The subscriber changed while this event was recorded; send it again');
   let attributes = false;
   if (event.attributes !== undefined) {
     const next = applyFieldChanges(contactFieldsOf(row), { metadata: event.attributes });
     await trx.updateTable('contacts').set({ metadata: toJson(next.metadata), updated_at: now }).where('id', '=', row.id).execute();
     attributes = true;
   }
-  const recorded: RecordedEvent = { id: newId(now), name: event.name, properties: event.properties, occurredAt: event.occurredAt ?? now };
+  // A time a little ahead (a fast clock) is taken as now, so no count or inactivity
+  // window ever sees an event from the future.
+  const recorded: RecordedEvent = { id: newId(now), name: event.name, properties: event.properties, occurredAt: Math.min(event.occurredAt ?? now, now) };
   await trx
     .insertInto('events')
     .values({ id: recorded.id, workspace_id: workspaceId, contact_id: row.id, name: recorded.name, properties: toJson(recorded.properties), occurred_at: recorded.occurredAt, created_at: now })

@@ -449,4 +449,36 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     expect(good.statusCode, good.body).toBe(200);
     expect(good.json()).toMatchObject({ success: true, processed: 2 });
   });
+
+  it('takes the event time as time, timestamp or occurredAt, in ISO 8601 or Unix seconds or milliseconds, and refuses one far ahead', async () => {
+    const stored = async (email: string) => {
+      const contact = await t.ctx.database.db.selectFrom('contacts').select('id').where('workspace_id', '=', t.workspaceId).where('email', '=', email).executeTakeFirstOrThrow();
+      return (await t.ctx.database.db.selectFrom('events').select('occurred_at').where('contact_id', '=', contact.id).execute()).map((e) => Number(e.occurred_at));
+    };
+    const at = Date.UTC(2026, 3, 30, 10);
+    expect((await post('/api/v1/subscribers/events', { email: 'when1@example.com', event: 'seen', time: '2026-04-30T10:00:00Z' })).statusCode).toBe(200);
+    expect((await post('/api/v1/subscribers/events', { email: 'when2@example.com', event: 'seen', timestamp: at / 1000 })).statusCode).toBe(200);
+    expect((await post('/api/v1/subscribers/events', { email: 'when3@example.com', event: 'seen', occurredAt: at })).statusCode).toBe(200);
+    for (const email of ['when1@example.com', 'when2@example.com', 'when3@example.com']) expect(await stored(email)).toEqual([at]);
+    // A clock a minute fast is taken as now; an hour ahead is refused and writes nothing.
+    expect((await post('/api/v1/subscribers/events', { email: 'when4@example.com', event: 'seen', occurredAt: clock.now() + 60_000 })).statusCode).toBe(200);
+    expect(await stored('when4@example.com')).toEqual([clock.now()]);
+    const ahead = await post('/api/v1/subscribers/events', { email: 'when5@example.com', event: 'seen', occurredAt: new Date(clock.now() + 3_600_000).toISOString() });
+    expect(ahead.statusCode).toBe(422);
+    expect(Object.keys(ahead.json().errors)).toEqual(['occurredAt']);
+    expect((await get('/api/v1/subscribers/when5@example.com')).statusCode).toBe(404);
+    expect((await post('/api/v1/subscribers/events', { email: 'when6@example.com', event: 'seen', time: 'last tuesday' })).json().errors).toHaveProperty('time');
+  });
+
+  it('creates a subscriber known only by externalId, and finds it by that id next time', async () => {
+    const first = await post('/api/v1/subscribers/events', { externalId: 'crm-778', event: 'signed_up' });
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json().subscriberCreated).toBe(true);
+    const second = await post('/api/v1/subscribers/events', { externalId: 'crm-778', event: 'logged_in' });
+    expect(second.json()).toMatchObject({ subscriberCreated: false, subscriberId: first.json().subscriberId });
+    // An email given later is attached to the same subscriber.
+    const third = await post('/api/v1/subscribers/events', { externalId: 'crm-778', email: 'crm778@example.com', event: 'logged_in' });
+    expect(third.json().subscriberId).toBe(first.json().subscriberId);
+    expect((await get('/api/v1/subscribers/crm778@example.com')).json().subscriber.id).toBe(first.json().subscriberId);
+  });
 });

@@ -73,7 +73,7 @@ const EventItem = Type.Object(
     event: Type.String({ minLength: 1, maxLength: 200, description: 'The event name, e.g. order.placed' }),
     properties: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'What happened; available in sequence emails as {{event.*}}' })),
     customAttributes: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Attributes merged into the subscriber' })),
-    occurredAt: Type.Optional(Type.String({ maxLength: 40, description: 'When it happened (ISO 8601); now when absent' })),
+    occurredAt: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Number()], { description: 'When it happened: ISO 8601, or Unix seconds or milliseconds; now when absent. `time` and `timestamp` are accepted as other names for it. At most 5 minutes ahead of the server clock.' })),
   },
   { additionalProperties: true },
 );
@@ -216,7 +216,7 @@ export function registerAudienceRoutes(app: App, ctx: Context): void {
     method: 'POST', url: '/api/v1/subscribers/events', scope: 'contacts:write', tag: 'Events', operationId: 'trackEvent', idempotent: true,
     summary: 'Record an event',
     description:
-      'Records what a subscriber did (created when the email is new) and, in the same transaction, starts every active sequence whose trigger it matches (event_received, frequency), stops runs whose stop condition is this event, and updates segments. The properties are stored on each run it starts, as `{{event.*}}` merge tags.',
+      'Records what a subscriber did (created when the email or externalId is new) and, in the same transaction, starts every active sequence whose trigger it matches (event_received, frequency), stops runs whose stop condition is this event, and updates segments. The properties are stored on each run it starts, as `{{event.*}}` merge tags.',
     body: EventItem, bodyExample: eventExample,
     response: envelope({ eventId: Type.String(), subscriberId: Type.String(), subscriberCreated: Type.Boolean(), enrollments: Type.Array(Loose('A sequence the event started, or why not')), stoppedSessions: Type.Integer() }),
     example: { success: true, ...trackedExample }, errors: [400, ...authErrors, 404, 409, 415, 422],
