@@ -8,7 +8,7 @@ import type { Db, Tx } from '../store/database.js';
 import * as contactsRepo from '../store/engine-contact-repository.js';
 import type { Context } from './context.js';
 import { workspaceRules, type LoadedSegment } from './automation-rules.js';
-import { startSession } from './session-start.js';
+import { meetsStopCondition, startSession } from './session-start.js';
 import { stopSessions } from './session-control.js';
 
 /**
@@ -112,6 +112,8 @@ export async function enrollContact(ctx: Context, trx: Tx | Db, rule: Automation
   }
   const now = ctx.clock.now();
   if (settings.enrollmentMode === 'one_time') {
+    // Checked first so that a contact skipped for its stop condition keeps its one time.
+    if (await meetsStopCondition(trx, rule, contactId)) return { ...base, status: 'skipped', reason: 'stop_condition_met' };
     const first = await audience.recordFire(trx, rule.workspace_id, rule.id, contactId, 'once', now);
     if (!first) return { ...base, status: 'skipped', reason: 'already_enrolled_once' };
   }
@@ -124,6 +126,7 @@ export async function enrollContact(ctx: Context, trx: Tx | Db, rule: Automation
     event: options.event ? toJson(options.event.properties) : null,
     source: options.source,
   });
+  if (started.skipped) return { ...base, status: 'skipped', reason: started.skipped };
   if (!started.created) return { ...base, status: 'already_enrolled', sessionId: started.sessionId ?? undefined, enrollmentKey: key };
   return { ...base, status: 'enrolled', sessionId: started.sessionId!, enrollmentKey: key };
 }

@@ -95,6 +95,9 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
     ctx.wake.sessions();
     return { created: true, sessionId: started.sessionId!, definitionId: definition.id, definitionName: definition.name, contactId };
   }
+  if (started.skipped) {
+    throw new AppError('business_rule', `The contact already meets this ${kind}'s stop condition (${definition.stop_type} ${definition.stop_key}); it was not started`, { extra: { reason: started.skipped } });
+  }
   if (started.sessionId === null) {
     // The running session ended between our insert and its read: the caller may retry.
     throw new AppError('conflict', 'The contact’s session changed while this request ran; retry it');

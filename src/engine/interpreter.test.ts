@@ -49,6 +49,12 @@ describe('interpreter', () => {
     expect(done.messages[0]?.content).toEqual({ kind: 'text', text: 'done 201' });
   });
 
+  it('renders contact fields under their API names and their camelCase names', () => {
+    const graph: Graph = { entry: 'm', nodes: [{ id: 'm', type: 'send_message', channel: 'sms', content: { text: '{{contact.first_name}}/{{contact.firstName}} {{contact.lastName}} {{contact.attributes.plan|free}}' } }], edges: [] };
+    const sent = advanceSession(compileGraph(graph), session(graph), { ...contact, metadata: { plan: 'pro' } }, env(0));
+    expect(sent.messages[0]?.content).toEqual({ kind: 'text', text: 'Ada/Ada Lovelace pro' });
+  });
+
   it('keeps waiting when a delay is woken early, and does not count a second visit', () => {
     const graph: Graph = {
       entry: 'd',

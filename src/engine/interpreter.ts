@@ -167,6 +167,11 @@ export function contactScope(contact: ContactSnapshot): Record<string, unknown> 
     timezone: contact.timezone,
     language: contact.language,
     metadata: contact.metadata,
+    // The subscribers API speaks camelCase: {{contact.firstName}} works as well.
+    firstName: contact.first_name,
+    lastName: contact.last_name,
+    attributes: contact.metadata,
+    customAttributes: contact.metadata,
   };
 }
 

@@ -9,6 +9,9 @@ export interface StartTarget {
   id: string;
   workspace_id: string;
   kind: 'sequence' | 'flow';
+  /** The published stop condition (see definition-service triggerColumns). */
+  stop_type?: string | null;
+  stop_key?: string | null;
 }
 
 export interface SessionStart {
@@ -24,10 +27,12 @@ export interface SessionStart {
 }
 
 export interface StartedSession {
-  /** False when the contact already had an active session for this definition and key. */
+  /** False when the contact already had an active session for this definition and key, or was skipped. */
   created: boolean;
   /** The new session, or the active one that stopped this start. */
   sessionId: string | null;
+  /** Why no session started although none was running. */
+  skipped?: 'stop_condition_met';
 }
 
 const defaultFlowTtlMinutes = 30;
@@ -40,6 +45,9 @@ const defaultFlowTtlMinutes = 30;
  */
 export async function startSession(ctx: Context, trx: Tx | Db, start: SessionStart): Promise<StartedSession> {
   const { definition, version } = start;
+  // A run that its stop condition would end at once is not started: an onboarding that
+  // stops when the contact becomes a customer does not begin for a customer.
+  if (await meetsStopCondition(trx, definition, start.contactId)) return { created: false, sessionId: null, skipped: 'stop_condition_met' };
   const now = ctx.clock.now();
   const ttlMinutes = definition.kind === 'flow' ? Number(version.body.settings.session_ttl_minutes ?? defaultFlowTtlMinutes) : null;
   const sessionId = newId(now);
@@ -69,4 +77,26 @@ export async function startSession(ctx: Context, trx: Tx | Db, start: SessionSta
   if (inserted) return { created: true, sessionId };
   const existing = await sessions.findActiveSession(trx, definition.id, start.contactId, start.enrollmentKey);
   return { created: false, sessionId: existing?.id ?? null };
+}
+
+/** has_tag and added_to_list describe a state the contact can already be in; the others are changes. */
+export async function meetsStopCondition(trx: Tx | Db, definition: StartTarget, contactId: string): Promise<boolean> {
+  const key = definition.stop_key ?? null;
+  if (key === null) return false;
+  if (definition.stop_type === 'has_tag') {
+    const row = await trx
+      .selectFrom('contact_tags')
+      .innerJoin('tags', 'tags.id', 'contact_tags.tag_id')
+      .select('contact_tags.contact_id')
+      .where('contact_tags.contact_id', '=', contactId)
+      .where('tags.workspace_id', '=', definition.workspace_id)
+      .where('tags.name_key', '=', key)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+  if (definition.stop_type === 'added_to_list') {
+    const row = await trx.selectFrom('list_members').select('contact_id').where('list_id', '=', key).where('contact_id', '=', contactId).executeTakeFirst();
+    return row !== undefined;
+  }
+  return false;
 }

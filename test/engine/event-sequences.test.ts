@@ -191,6 +191,30 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     expect((await messagesOf('trial@example.com')).map((m) => m.status)).toEqual(['cancelled']);
   });
 
+  it('does not start a run for a contact who already meets its has_tag or added_to_list stop condition', async () => {
+    const vip = (await post('/api/v1/lists', { name: 'VIP' })).json().list.id as string;
+    const byTag = await enabled({ name: 'Convert', trigger: 'tag_added', tagName: 'lead', stopCondition: { type: 'has_tag', value: 'paying' }, steps: [{ subject: 'Buy', html: '<p>x</p>' }] });
+    const byList = await enabled({ name: 'Upsell', trigger: 'tag_added', tagName: 'lead', enrollmentMode: 'one_time', stopCondition: { type: 'added_to_list', value: vip }, steps: [{ subject: 'Upgrade', html: '<p>x</p>' }] });
+    await post('/api/v1/subscribers', { email: 'paying@example.com', tags: ['paying'] });
+    await post(`/api/v1/lists/${vip}/subscribers`, { emails: ['paying@example.com'] });
+    const tagged = await post('/api/v1/subscribers/tags', { email: 'paying@example.com', tags: ['lead'] });
+    expect(tagged.statusCode, tagged.body).toBe(200);
+    expect(await sessionsOf(byTag)).toHaveLength(0);
+    expect(await sessionsOf(byList)).toHaveLength(0);
+    // Through the API trigger too, with the reason.
+    const phone = await t.app.inject({ method: 'PATCH', url: '/api/v1/subscribers/paying@example.com', headers: t.auth, payload: { phone: '+14155550999' } });
+    expect(phone.statusCode, phone.body).toBe(200);
+    const refused = await post('/api/v1/actions/trigger-sequence', { sequence_id: byTag, phone: '+14155550999' });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json()).toMatchObject({ reason: 'stop_condition_met' });
+    // Leaving the list gives the one_time sequence its one run back.
+    expect((await post(`/api/v1/lists/${vip}/subscribers/remove`, { emails: ['paying@example.com'] })).statusCode).toBe(200);
+    await post('/api/v1/subscribers/tags', { email: 'paying@example.com', tags: ['lead'], action: 'remove' });
+    await post('/api/v1/subscribers/tags', { email: 'paying@example.com', tags: ['lead'] });
+    expect(await sessionsOf(byList)).toHaveLength(1);
+    for (const id of [byTag, byList]) await post(`/api/v1/sequences/${id}/archive`, {});
+  });
+
   it('stops runs on does_not_have_tag, event_received, added_to_list and removed_from_list', async () => {
     const list = (await post('/api/v1/lists', { name: 'Churned' })).json().list.id as string;
     const stays = (await post('/api/v1/lists', { name: 'Members' })).json().list.id as string;
