@@ -26,6 +26,18 @@ export const defaultEnrollmentPaths: readonly string[] = [
   'productId',
 ];
 
+/**
+ * The mode an event_received sequence gets when it names none: one run per product or
+ * variant for commerce events that concern one product (back in stock, time to
+ * replenish), since a customer may wait for several at once; otherwise unlimited.
+ * Matches names such as shopify.back_in_stock, shopify.product_back_in_stock,
+ * shopify.replenishment_due and ecommerce.replenishment_reminder.
+ */
+export function defaultEnrollmentMode(triggerType: string, eventName: string | null | undefined): EnrollmentMode {
+  if (triggerType !== 'event_received' || typeof eventName !== 'string') return 'unlimited';
+  return /^(shopify|ecommerce)\.[a-z_]*(back_in_stock|replenish)[a-z_]*$/i.test(eventName.trim()) ? 'matching_field' : 'unlimited';
+}
+
 /** The value at a dotted path of an object, or undefined. */
 export function valueAtPath(source: unknown, path: string): unknown {
   let current: unknown = source;

@@ -7,7 +7,7 @@ import { newId } from '../domain/ids.js';
 import { isPlainObject, parseJson, toJson } from '../domain/json.js';
 import { htmlToBlocks } from '../domain/html-to-blocks.js';
 import { tagKey } from '../domain/contact.js';
-import { enrollmentModes, isFieldPath, type EnrollmentMode } from '../domain/enrollment.js';
+import { defaultEnrollmentMode, enrollmentModes, isFieldPath, type EnrollmentMode } from '../domain/enrollment.js';
 import { isUuid } from '../domain/ids.js';
 import { validateGraph } from '../domain/validate-definition.js';
 import type { Db } from '../store/database.js';
@@ -130,6 +130,10 @@ async function checkTrigger(db: Db, workspaceId: string, kind: DefinitionKind, t
     else if (trigger.enrollmentMode !== 'matching_field') add('enrollmentFieldPath', 'enrollmentFieldPath applies to enrollmentMode matching_field only');
   }
   if (kind === 'flow' && type !== 'api' && trigger.enrollmentMode === 'matching_field') add('enrollmentMode', 'flows run one conversation per contact');
+  if ((trigger.enrollmentMode === undefined || trigger.enrollmentMode === null) && kind === 'sequence') {
+    const mode = defaultEnrollmentMode(type, typeof trigger.eventName === 'string' ? trigger.eventName : null);
+    if (mode !== 'unlimited') trigger.enrollmentMode = mode;
+  }
   const stop = trigger.stopCondition;
   if (stop !== undefined && stop !== null) {
     if (!isPlainObject(stop)) {

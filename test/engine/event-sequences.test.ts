@@ -158,6 +158,21 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     expect((await sessionsOf(id)).filter((s) => s.enrollment_key === 'B-7')).toHaveLength(1);
   });
 
+  it('gives back-in-stock sequences one run per variant by default, keyed by the event’s own fields', async () => {
+    const created = await post('/api/v1/sequences', { name: 'Back in stock', trigger: 'event_received', eventName: 'shopify.back_in_stock', steps: [{ subject: '{{event.product.title}} is back', html: '<p>x</p>' }] });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().sequence.id as string;
+    expect((await get(`/api/v1/sequences/${id}`)).json().sequence.enrollmentMode).toBe('matching_field');
+    await post(`/api/v1/sequences/${id}/enable`, {});
+    const restock = (properties: object) => post('/api/v1/subscribers/events', { email: 'waiting@example.com', event: 'shopify.back_in_stock', properties });
+    expect((await restock({ product: { title: 'Mug', id: 'p1' }, variant: { id: 'v-red' } })).json().enrollments[0].status).toBe('enrolled');
+    expect((await restock({ product: { title: 'Mug', id: 'p1' }, variant: { id: 'v-blue' } })).json().enrollments[0].status).toBe('enrolled');
+    expect((await restock({ product: { title: 'Mug', id: 'p1' }, variant: { id: 'v-red' } })).json().enrollments[0].status).toBe('already_enrolled');
+    expect((await restock({ sequenceEnrollmentKey: 'manual-1' })).json().enrollments[0].status).toBe('enrolled');
+    expect((await sessionsOf(id)).map((s) => s.enrollment_key).sort()).toEqual(['manual-1', 'v-blue', 'v-red']);
+    await post(`/api/v1/sequences/${id}/archive`, {});
+  });
+
   it('enrolls a one_time sequence once, ever, even after the run ends', async () => {
     const id = await enabled({ name: 'Once', trigger: 'tag_added', tagName: 'vip-once', enrollmentMode: 'one_time', steps: [{ subject: 'Welcome VIP', html: '<p>Hi</p>' }] });
     await post('/api/v1/subscribers/tags', { email: 'once@example.com', tags: ['vip-once'] });
