@@ -279,8 +279,17 @@ function checkGoal(ctx: Context, input: DefinitionInput): { goal: string; emailC
   return { goal: (input.goal as string).trim(), emailCount: count as number };
 }
 
+/** A body names its content one way: a goal the AI writes from, or steps (or a graph). */
+function refuseGoalWithSteps(input: DefinitionInput): void {
+  if (input.goal !== undefined && (input.steps !== undefined || input.graph !== undefined)) {
+    const other = input.steps !== undefined ? 'steps' : 'graph';
+    throw new AppError('validation_failed', `Send either goal (the emails are written for you) or ${other}, not both`, { errors: { goal: [`goal cannot be combined with ${other}`] } });
+  }
+}
+
 export async function createDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, input: DefinitionInput) {
-  const fromGoal = input.goal !== undefined && input.steps === undefined && input.graph === undefined;
+  refuseGoalWithSteps(input);
+  const fromGoal = input.goal !== undefined;
   const goal = fromGoal ? checkGoal(ctx, input) : null;
   if (!fromGoal && input.emailCount !== undefined && input.goal === undefined) {
     throw invalid('emailCount', 'applies only with goal');
@@ -320,10 +329,29 @@ export async function createDefinition(ctx: Context, workspaceId: string, kind: 
 export async function replaceDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string, input: DefinitionInput) {
   const row = await requireDefinition(ctx, workspaceId, kind, id);
   const current = parseJson<Draft>(row.draft, { graph: { nodes: [], edges: [] }, settings: {}, trigger: { type: 'api' }, steps: null });
+  refuseGoalWithSteps(input);
+  // A new goal writes the emails again; the current draft stays until they are written.
+  const goal = input.goal !== undefined ? checkGoal(ctx, input) : null;
+  if (goal === null && input.emailCount !== undefined) throw invalid('emailCount', 'applies only with goal');
+  if (goal !== null && parseJson<Enrichment | null>(row.enrichment, null)?.status === 'pending') {
+    throw new AppError('business_rule', `The ${kind}'s emails are still being written from its goal; wait until enrichment.status is completed`);
+  }
   const merged = { ...input, name: input.name ?? row.name };
-  const { name, description, draft } = await buildDraft(ctx, workspaceId, kind, merged, current);
+  const { name, description, draft: built } = await buildDraft(ctx, workspaceId, kind, merged, current);
+  // The writer fills an empty draft only (steps given while it writes are the user's):
+  // a new goal empties it. The published version, if any, runs on meanwhile.
+  const draft = goal === null ? built : { ...built, graph: { nodes: [], edges: [] }, steps: null };
   const now = ctx.clock.now();
-  await repo.updateDefinition(ctx.database.db, workspaceId, id, { name, description: description ?? row.description, draft: toJson(draft), draft_changed: 1, updated_at: now });
+  const enrichment: Enrichment | null = goal === null ? null : { status: 'pending', ...goal, attempts: 0, error: null, requestedAt: now, completedAt: null };
+  await repo.updateDefinition(ctx.database.db, workspaceId, id, {
+    name,
+    description: description ?? row.description,
+    draft: toJson(draft),
+    draft_changed: 1,
+    updated_at: now,
+    ...(enrichment ? { enrichment: toJson(enrichment), enrichment_due_at: now } : {}),
+  });
+  if (enrichment !== null) ctx.wake.sessions();
   return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
 }
 
