@@ -8,7 +8,7 @@ import { validateSegmentFilter, type SegmentFilter } from '../domain/segment-fil
 import type { Db } from '../store/database.js';
 import { bumpAutomationVersion } from '../store/definition-repository.js';
 import type { ContactRow } from '../store/schema.js';
-import { applyContactChanges, refreshSegments, wakeForOutcome, type EnrollmentResult } from './automation.js';
+import { applyContactChanges, computeSegmentPage, wakeForOutcome, type EnrollmentResult } from './automation.js';
 import { loadSegment, workspaceRules } from './automation-rules.js';
 import type { Context } from './context.js';
 import { addToLists, ensureContactByEmail } from './subscriber-service.js';
@@ -338,10 +338,7 @@ async function computeMembership(ctx: Context, workspaceId: string, segment: { i
   for (;;) {
     const page = await db.selectFrom('contacts').select('id').where('workspace_id', '=', workspaceId).where('id', '>', after).orderBy('id').limit(500).execute();
     if (page.length === 0) break;
-    await db.transaction().execute(async (trx) => {
-      const now = ctx.clock.now();
-      for (const { id } of page) await refreshSegments(trx, workspaceId, id, [loaded], now);
-    });
+    await db.transaction().execute(async (trx) => computeSegmentPage(trx, workspaceId, loaded, page.map((c) => c.id), ctx.clock.now()));
     after = page[page.length - 1]!.id;
   }
 }

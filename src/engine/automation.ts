@@ -150,60 +150,94 @@ function affects(segment: LoadedSegment, change: ContactChange, entered: Readonl
 
 /** Everything a segment filter may ask about one contact. */
 export async function loadSegmentFacts(db: Db, contactId: string, filters: readonly SegmentFilter[], now: number): Promise<SegmentFacts | null> {
-  const row = (await contactsRepo.loadContacts(db, [contactId])).get(contactId);
-  if (!row) return null;
-  const tags = (await contactsRepo.loadTagNames(db, [contactId])).get(contactId) ?? [];
-  const lists = await audience.listIdsOfContact(db, contactId);
-  const counts = new Map<string, number>();
+  return (await loadSegmentFactsMany(db, [contactId], filters, now)).get(contactId) ?? null;
+}
+
+/**
+ * The same for many contacts with one query per kind of fact (and per count a filter
+ * needs), whatever their number: the full computation of a new segment reads a page
+ * of contacts this way. Contacts that do not exist are absent.
+ */
+export async function loadSegmentFactsMany(db: Db, contactIds: readonly string[], filters: readonly SegmentFilter[], now: number): Promise<Map<string, SegmentFacts>> {
+  const ids = [...contactIds];
+  const rows = await contactsRepo.loadContacts(db, ids);
+  const tags = await contactsRepo.loadTagNames(db, ids);
+  const lists = await audience.listIdsOfContacts(db, ids);
+  const counts = new Map<string, Map<string, number>>();
   for (const filter of filters) {
     for (const need of segmentNeeds(filter)) {
       if (counts.has(need.key)) continue;
       const since = need.withinDays === null ? null : now - need.withinDays * dayMs;
-      const n =
+      counts.set(
+        need.key,
         need.kind === 'event'
-          ? await audience.countEvents(db, contactId, need.eventName ?? '', since)
-          : await audience.countEngagement(db, contactId, need.metric ?? '', need.channel ?? null, since);
-      counts.set(need.key, n);
+          ? await audience.countEventsMany(db, ids, need.eventName ?? '', since)
+          : await audience.countEngagementMany(db, ids, need.metric ?? '', need.channel ?? null, since),
+      );
     }
   }
-  return {
-    contact: {
-      email: row.email,
-      phone: row.phone,
-      firstName: row.first_name,
-      lastName: row.last_name,
-      name: row.name,
-      timezone: row.timezone,
-      language: row.language,
-      source: row.source,
-      createdAt: Number(row.created_at),
-      attributes: parseJson<Record<string, unknown>>(row.metadata, {}),
-    },
-    tags: new Set(tags.map((t) => t.toLowerCase())),
-    lists: new Set(lists),
-    counts,
-  };
+  const out = new Map<string, SegmentFacts>();
+  for (const [id, row] of rows) {
+    out.set(id, {
+      contact: {
+        email: row.email,
+        phone: row.phone,
+        firstName: row.first_name,
+        lastName: row.last_name,
+        name: row.name,
+        timezone: row.timezone,
+        language: row.language,
+        source: row.source,
+        createdAt: Number(row.created_at),
+        attributes: parseJson<Record<string, unknown>>(row.metadata, {}),
+      },
+      tags: new Set((tags.get(id) ?? []).map((t) => t.toLowerCase())),
+      lists: new Set(lists.get(id) ?? []),
+      counts: new Map([...counts].map(([key, byContact]) => [key, byContact.get(id) ?? 0])),
+    });
+  }
+  return out;
 }
 
 /**
  * When a member's result may change with the clock alone: the earliest moment an
  * event counted inside a window leaves it. Engagement windows are looked at daily.
+ * One query per windowed event the filter counts, for all the contacts.
  */
-async function recheckAt(db: Db, contactId: string, filter: SegmentFilter, now: number): Promise<number | null> {
-  let due: number | null = null;
+async function recheckAtMany(db: Db, contactIds: readonly string[], filter: SegmentFilter, now: number): Promise<Map<string, number | null>> {
+  const due = new Map<string, number | null>(contactIds.map((id) => [id, null]));
+  const earliest = (id: string, at: number) => {
+    const current = due.get(id);
+    if (current === null || current === undefined || at < current) due.set(id, at);
+  };
   for (const need of segmentNeeds(filter)) {
     if (need.withinDays === null) continue;
     const windowMs = need.withinDays * dayMs;
-    let at: number | null;
     if (need.kind === 'event') {
-      const oldest = await audience.oldestEventSince(db, contactId, need.eventName ?? '', now - windowMs);
-      at = oldest === null ? null : oldest + windowMs + 1;
+      for (const [id, oldest] of await audience.oldestEventsSince(db, contactIds, need.eventName ?? '', now - windowMs)) earliest(id, oldest + windowMs + 1);
     } else {
-      at = now + dayMs;
+      for (const id of contactIds) earliest(id, now + dayMs);
     }
-    if (at !== null && (due === null || at < due)) due = at;
   }
   return due;
+}
+
+/**
+ * Computes one segment for a page of contacts and records who is in it, with no
+ * "entered" firing: the full pass over a workspace when a segment is created or its
+ * filter changes.
+ */
+export async function computeSegmentPage(db: Db, workspaceId: string, segment: LoadedSegment, contactIds: readonly string[], now: number): Promise<void> {
+  const facts = await loadSegmentFactsMany(db, contactIds, [segment.filter], now);
+  const current = await audience.segmentMembersAmong(db, segment.id, contactIds);
+  const rechecks = segment.depends.timeWindows ? await recheckAtMany(db, contactIds, segment.filter, now) : null;
+  for (const id of contactIds) {
+    const contact = facts.get(id);
+    const member = contact !== undefined && evaluateSegment(segment.filter, contact);
+    if (member && !current.has(id)) await audience.addSegmentMember(db, workspaceId, segment.id, id, now);
+    else if (!member && current.has(id)) await audience.removeSegmentMember(db, segment.id, id);
+    if (rechecks && contact !== undefined) await audience.setSegmentRecheck(db, workspaceId, segment.id, id, rechecks.get(id) ?? null);
+  }
 }
 
 /**
@@ -223,7 +257,7 @@ export async function refreshSegments(db: Db, workspaceId: string, contactId: st
     } else if (!member && current.has(segment.id)) {
       if (await audience.removeSegmentMember(db, segment.id, contactId)) left.push(segment.id);
     }
-    if (segment.depends.timeWindows && facts !== null) await audience.setSegmentRecheck(db, workspaceId, segment.id, contactId, await recheckAt(db, contactId, segment.filter, now));
+    if (segment.depends.timeWindows && facts !== null) await audience.setSegmentRecheck(db, workspaceId, segment.id, contactId, (await recheckAtMany(db, [contactId], segment.filter, now)).get(contactId) ?? null);
   }
   return { entered, left };
 }

@@ -88,6 +88,83 @@ export async function countEngagement(db: Db, contactId: string, metric: string,
   return Number((await query.executeTakeFirst())?.n ?? 0);
 }
 
+/** Chunks of ids small enough for one `in (…)` on either engine. */
+function chunks<T>(items: readonly T[], size = 900): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The lists of each contact. */
+export async function listIdsOfContacts(db: Db, contactIds: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const part of chunks(contactIds)) {
+    for (const row of await db.selectFrom('list_members').select(['contact_id', 'list_id']).where('contact_id', 'in', part).execute()) {
+      const list = out.get(row.contact_id);
+      if (list) list.push(row.list_id);
+      else out.set(row.contact_id, [row.list_id]);
+    }
+  }
+  return out;
+}
+
+/** How many `name` events each contact has (since `since`); contacts without any are absent. */
+export async function countEventsMany(db: Db, contactIds: readonly string[], name: string, since: number | null): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const part of chunks(contactIds)) {
+    let query = db.selectFrom('events').select(['contact_id', (eb) => eb.fn.countAll<number>().as('n')]).where('contact_id', 'in', part).where('name', '=', name);
+    if (since !== null) query = query.where('occurred_at', '>=', since);
+    for (const row of await query.groupBy('contact_id').execute()) out.set(row.contact_id, Number(row.n));
+  }
+  return out;
+}
+
+/** The same for messages: sent, delivered, read, failed (outbound) or replied (inbound). */
+export async function countEngagementMany(db: Db, contactIds: readonly string[], metric: string, channel: string | null, since: number | null): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const column = engagementColumn[metric as keyof typeof engagementColumn];
+  if (metric !== 'replied' && !column) return out;
+  for (const part of chunks(contactIds)) {
+    let query = db.selectFrom('messages').select(['contact_id', (eb) => eb.fn.countAll<number>().as('n')]).where('contact_id', 'in', part);
+    if (metric === 'replied') {
+      query = query.where('direction', '=', 'inbound');
+      if (since !== null) query = query.where('created_at', '>=', since);
+    } else {
+      query = query.where('direction', '=', 'outbound').where(column!, 'is not', null);
+      if (since !== null) query = query.where(column!, '>=', since);
+    }
+    if (channel) query = query.where('channel', '=', channel as 'email');
+    for (const row of await query.groupBy('contact_id').execute()) out.set(row.contact_id, Number(row.n));
+  }
+  return out;
+}
+
+/** Each contact's oldest `name` event inside the window; contacts without one are absent. */
+export async function oldestEventsSince(db: Db, contactIds: readonly string[], name: string, since: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const part of chunks(contactIds)) {
+    const rows = await db
+      .selectFrom('events')
+      .select(['contact_id', (eb) => eb.fn.min('occurred_at').as('at')])
+      .where('contact_id', 'in', part)
+      .where('name', '=', name)
+      .where('occurred_at', '>=', since)
+      .groupBy('contact_id')
+      .execute();
+    for (const row of rows) if (row.at !== null) out.set(row.contact_id, Number(row.at));
+  }
+  return out;
+}
+
+/** Which of these contacts are members of the segment. */
+export async function segmentMembersAmong(db: Db, segmentId: string, contactIds: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const part of chunks(contactIds)) {
+    for (const row of await db.selectFrom('segment_members').select('contact_id').where('segment_id', '=', segmentId).where('contact_id', 'in', part).execute()) out.add(row.contact_id);
+  }
+  return out;
+}
+
 export async function addSegmentMember(db: Db, workspaceId: string, segmentId: string, contactId: string, now: number): Promise<boolean> {
   const result = await db
     .insertInto('segment_members')

@@ -389,6 +389,28 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     expect(Object.keys(bad.json().errors)).toEqual(['filter.conditions[0].operator']);
   });
 
+  it('computes a new segment over more than a page of subscribers, with event windows and lists, and lets the windows expire', async () => {
+    const list = (await post('/api/v1/lists', { name: 'Bulk list' })).json().list.id as string;
+    const emails = Array.from({ length: 700 }, (_, i) => `bulkseg${i}@example.com`);
+    // Every third buys; every other one also joins the list.
+    const events = emails.map((email, i) => ({ email, event: i % 3 === 0 ? 'bulk.purchase' : 'bulk.visit' }));
+    expect((await post('/api/v1/subscribers/events/bulk', { events })).statusCode).toBe(200);
+    expect((await post(`/api/v1/lists/${list}/subscribers`, { emails: emails.filter((_, i) => i % 2 === 0) })).statusCode).toBe(200);
+    const created = await post('/api/v1/segments', {
+      name: 'Recent buyers on the list',
+      filter: { match: 'all', conditions: [{ type: 'event', eventName: 'bulk.purchase', operator: 'gte', count: 1, withinDays: 7 }, { type: 'list', operator: 'in', listId: list }] },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const expected = emails.filter((_, i) => i % 3 === 0 && i % 2 === 0).length;
+    expect(created.json().segment.subscriberCount).toBe(expected);
+    const id = created.json().segment.id as string;
+    clock.advance(8 * day);
+    await worker().drain();
+    expect((await get(`/api/v1/segments/${id}`)).json().segment.subscriberCount).toBe(0);
+    clock.advance(-8 * day);
+    await t.app.inject({ method: 'DELETE', url: `/api/v1/segments/${id}`, headers: t.auth });
+  });
+
   it('fires a frequency trigger when the count is reached, once per window', async () => {
     const id = await enabled({ name: 'Loyal', trigger: 'frequency', eventName: 'purchase.done', minCount: 3, timeWindowDays: 7, steps: [{ subject: 'You are on a roll', html: '<p>x</p>' }] });
     const buy = () => post('/api/v1/subscribers/events', { email: 'freq@example.com', event: 'purchase.done' });
