@@ -24,7 +24,7 @@ export const apiTags: ReadonlyArray<{ name: string; description: string }> = [
   { name: 'Dropdowns', description: 'Short {id, label} lists for form pickers in integration tools.' },
   { name: 'Broadcasts', description: 'One-off campaigns: a template sent to a tag, a segment or listed contacts, now or later.' },
   { name: 'Webhooks', description: 'Signed notifications Nudge sends to your endpoints, and the endpoints providers call.' },
-  { name: 'Settings', description: 'Workspace settings: the provider credentials of each channel (secrets are write-only) and the consent keywords.' },
+  { name: 'Settings', description: 'Workspace settings: the provider credentials of each channel and of the discount integrations (secrets are write-only), and the consent keywords.' },
 ];
 
 interface RouteFlags {

@@ -54,7 +54,8 @@ export interface ShopifySettings {
   apiVersion?: string;
 }
 
-export type VerifyOutcome = { ok: true } | { ok: false; message: string };
+/** `retryable`: the provider could not be reached or had a fault, so the credentials are neither good nor bad yet. */
+export type VerifyOutcome = { ok: true } | { ok: false; retryable: boolean; message: string };
 
 export const defaultProviderTimeoutMs = 10_000;
 

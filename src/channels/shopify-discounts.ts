@@ -243,7 +243,8 @@ export async function createShopifyDiscount(settings: ShopifySettings, request: 
 export async function verifyShopify(settings: ShopifySettings, options: { timeoutMs?: number } = {}): Promise<VerifyOutcome> {
   const { call } = shopifyClient(settings, options.timeoutMs ?? defaultProviderTimeoutMs);
   const response = await call('GET', 'shop.json');
-  if (!response.ok) return { ok: false, message: response.message };
+  if (!response.ok) return { ok: false, retryable: true, message: response.message };
   if (response.status === 200) return { ok: true };
-  return { ok: false, message: shopifyFailure(response, 'reading the shop').message };
+  const failure = shopifyFailure(response, 'reading the shop');
+  return { ok: false, retryable: failure.retryable, message: failure.message };
 }

@@ -145,6 +145,9 @@ export function stripeCouponForm(request: DiscountRequest): URLSearchParams {
   if (name !== '') form.set('name', name.slice(0, couponNameLength).trimEnd());
   const expiry = discountExpiry(spec, request.now);
   if (expiry) form.set('redeem_by', unixSeconds(expiry));
+  // On the coupon as well as its code: each step run makes its own coupon, and the limit
+  // then also holds for any promotion code someone adds to it in the Stripe dashboard.
+  if (spec.maxRedemptions !== undefined) form.set('max_redemptions', String(spec.maxRedemptions));
   const planIds = (spec.planIds ?? []).filter((id): id is string => typeof id === 'string');
   if (spec.appliesToAllPlans !== true && planIds.length > 0) {
     for (const id of planIds) form.append('applies_to[products][]', id);
@@ -242,7 +245,8 @@ export async function createStripeDiscount(settings: StripeSettings, request: Di
  */
 export async function verifyStripe(settings: StripeSettings, options: { timeoutMs?: number } = {}): Promise<VerifyOutcome> {
   const response = await stripeClient(settings, options.timeoutMs ?? defaultProviderTimeoutMs)('GET', '/v1/coupons?limit=1');
-  if (!response.ok) return { ok: false, message: response.message };
+  if (!response.ok) return { ok: false, retryable: true, message: response.message };
   if (response.status === 200) return { ok: true };
-  return { ok: false, message: stripeFailure(response).message };
+  const failure = stripeFailure(response);
+  return { ok: false, retryable: failure.retryable, message: failure.message };
 }

@@ -3,6 +3,8 @@ import { AppError } from '../domain/errors.js';
 import * as auth from '../engine/auth-service.js';
 import { isProviderChannel, providerSpecs } from '../domain/provider-settings.js';
 import * as providerSettings from '../engine/provider-settings-service.js';
+import { integrationSpecs, isIntegrationProvider } from '../domain/integration-settings.js';
+import * as integrations from '../engine/integration-service.js';
 import { SchemaTooNewError } from '../store/migrate.js';
 import { createRuntime } from './runtime.js';
 import { runServer } from './server.js';
@@ -33,6 +35,14 @@ Commands:
                              given as - is read from stdin, keeping it out of shell history
   channel remove CHANNEL [--workspace W]
                              disconnect a channel: it uses the sandbox again
+  integration list [--workspace W]
+                             the discount integrations (stripe, shopify), their settings and status
+  integration set stripe --secret-key sk_… [--base-url URL]
+  integration set shopify --shop-domain acme.myshopify.com --access-token shpat_… [--api-version 2024-10] [--base-url URL]
+                             connect a discount provider, checking the credentials with it
+                             ([--workspace W]); a secret given as - is read from stdin
+  integration remove PROVIDER [--workspace W]
+                             disconnect a discount provider
 
 Configuration comes from environment variables; see .env.example.`;
 
@@ -83,6 +93,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'channel':
         await channelCommand(args);
+        return;
+      case 'integration':
+        await integrationCommand(args);
         return;
       case undefined:
       case 'help':
@@ -198,6 +211,43 @@ async function channelCommand(args: string[]): Promise<void> {
       if (args.length > 0) throw new AppError('bad_request', `unknown arguments for channel set ${channel}: ${args.join(' ')}`);
       const view = await providerSettings.setProviderSettings(ctx, workspace.id, channel as providerSettings.ProviderChannel, input);
       out(describeChannel(view));
+    }
+  } finally {
+    await runtime.close();
+  }
+}
+
+function describeIntegration(view: integrations.IntegrationView): string {
+  const config = Object.entries(view.config).map(([k, v]) => `${k}=${String(v)}`);
+  const secrets = Object.entries(view.secrets).map(([k, v]) => `${k}=${v}`);
+  return [view.provider, view.status, [...config, ...secrets].join(' ') || '-', view.last_error ?? ''].join('\t').trimEnd();
+}
+
+/** `nudge integration list|set|remove`: the same service as PUT /api/v1/settings/integrations/{provider}. */
+async function integrationCommand(args: string[]): Promise<void> {
+  const sub = args.shift();
+  if (sub !== 'list' && sub !== 'set' && sub !== 'remove') throw new AppError('bad_request', 'use `nudge integration list|set|remove`');
+  const provider = sub === 'list' ? undefined : args.shift();
+  if (sub !== 'list' && (provider === undefined || !isIntegrationProvider(provider))) throw new AppError('bad_request', `integration ${sub} needs a provider: stripe or shopify`);
+  const runtime = await createRuntime(process.env);
+  const ctx = runtime.ctx;
+  try {
+    const workspace = await auth.resolveWorkspace(ctx, takeFlag(args, 'workspace'));
+    if (sub === 'list') {
+      for (const view of await integrations.listIntegrations(ctx, workspace.id)) out(describeIntegration(view));
+    } else if (sub === 'remove') {
+      await integrations.deleteIntegration(ctx, workspace.id, provider!);
+      out(`${provider} disconnected`);
+    } else {
+      const spec = integrationSpecs[provider as integrations.IntegrationProvider];
+      const input: Record<string, string> = {};
+      for (const key of [...spec.configKeys, ...spec.secretKeys]) {
+        let value = takeFlag(args, key.replace(/_/g, '-'));
+        if (value === '-' && spec.secretKeys.includes(key)) value = await readStdin();
+        if (value !== undefined) input[key] = value;
+      }
+      if (args.length > 0) throw new AppError('bad_request', `unknown arguments for integration set ${provider}: ${args.join(' ')}`);
+      out(describeIntegration(await integrations.setIntegration(ctx, workspace.id, provider!, input)));
     }
   } finally {
     await runtime.close();

@@ -46,7 +46,7 @@ const stepTypes = [...messageTypes, 'create_discount', 'add_tag', 'remove_tag', 
 const common = ['type', 'name', 'delay'];
 const messageFields = [...common, 'channel', 'text', 'template', 'subject', 'previewText', 'preview_text', 'html', 'blocks', 'buttons', 'list', 'marketing', 'on_failure'];
 const stepFields: Record<string, readonly string[]> = {
-  create_discount: [...common, 'discount'],
+  create_discount: [...common, 'discount', 'on_failure'],
   add_tag: [...common, 'tag'],
   remove_tag: [...common, 'tag'],
   update_contact: [...common, 'set'],
@@ -235,7 +235,7 @@ function stepOf(node: DefinitionNode): LinearStep | null {
     case 'delay':
       return { type: 'delay', ...name, ...(node.duration ? { delay: durationView(node.duration) ?? {} } : {}), ...(node.until ? { until: node.until } : {}) };
     case 'create_discount':
-      return { type: node.type, ...name, discount: node.discount };
+      return { type: node.type, ...name, discount: node.discount, ...(node.on_failure !== undefined ? { on_failure: node.on_failure } : {}) };
     case 'add_tag':
     case 'remove_tag':
       return { type: node.type, ...name, tag: node.tag };

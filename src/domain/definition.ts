@@ -5,8 +5,8 @@
  *
  * | node type        | branches                                                       |
  * |------------------|----------------------------------------------------------------|
- * | send_message, delay, add_tag, remove_tag, update_contact, goal, create_discount | `next` (default) |
- * | webhook          | `next` (default), `failure` (optional: taken when the call fails) |
+ * | send_message, delay, add_tag, remove_tag, update_contact, goal | `next` (default) |
+ * | webhook, create_discount | `next` (default), `failure` (optional: taken when the call fails) |
  * | wait_for_reply   | each reply branch's `id`, `timeout`, and `no_match` (optional)  |
  * | condition        | `true`, `false`                                                |
  * | split            | each split branch's `id`                                       |
@@ -208,7 +208,13 @@ export interface CreateDiscountNode {
   id: string;
   type: 'create_discount';
   name?: string;
+  /** A DiscountSpec (domain/discount-spec.ts); `provider` absent means Stripe. */
   discount: Record<string, unknown>;
+  /**
+   * When no code could be made, and the graph has no `failure` edge: `stop` (the default:
+   * the emails after it would offer a code that does not exist) or `continue`.
+   */
+  on_failure?: FailurePolicy;
 }
 
 export type DefinitionNode =

@@ -22,6 +22,8 @@ export const knownScopes = [
   'broadcasts:write',
   'webhooks:read',
   'webhooks:write',
+  'discounts:read',
+  'discounts:write',
 ] as const;
 
 export type Scope = (typeof knownScopes)[number];

@@ -675,7 +675,8 @@ function checkExit(node: JsonObject, { report }: NodeContext): void {
 }
 
 function checkDiscount(node: JsonObject, { report }: NodeContext): void {
-  keysCheck(node, ['id', 'type', 'name', 'discount'], '', report, 'create_discount');
+  keysCheck(node, ['id', 'type', 'name', 'discount', 'on_failure'], '', report, 'create_discount');
+  readEnum(node, 'on_failure', 'on_failure', ['continue', 'stop'], report);
   // One set of rules for saving and for sending (domain/discount-spec.ts); each problem
   // reads "discount.<field> <what is wrong>".
   for (const problem of validateDiscountSpec(node.discount)) {
@@ -751,6 +752,7 @@ export function nodeBranches(node: JsonObject): string[] | null {
     case 'split':
       return ids(node.branches);
     case 'webhook':
+    case 'create_discount':
       return ['next', 'failure'];
     case 'exit':
       return [];

@@ -13,6 +13,7 @@ import { validateGraph } from '../domain/validate-definition.js';
 import type { Db } from '../store/database.js';
 import * as repo from '../store/definition-repository.js';
 import type { Context } from './context.js';
+import { requireWorkingIntegrations } from './integration-service.js';
 import { stopSessions } from './session-control.js';
 import type { VersionBody } from './version-cache.js';
 
@@ -399,21 +400,13 @@ export async function publishDefinition(ctx: Context, workspaceId: string, kind:
   const providers = new Set<string>();
   for (const node of draft.graph.nodes) {
     if (node.type === 'create_discount') {
+      // No provider means Stripe: the reference page's own example names none and asks to connect Stripe first.
       const provider = typeof node.discount.provider === 'string' ? node.discount.provider : 'stripe';
       if (provider !== 'builtin') providers.add(provider);
     }
   }
-  const connected = new Set(
-    (await db.selectFrom('integrations').select('provider').where('workspace_id', '=', workspaceId).execute()).map((r) => r.provider),
-  );
-  const missing = [...providers].filter((p) => !connected.has(p));
-  if (missing.length > 0) {
-    const names = missing.join(', ');
-    throw new AppError('provider_not_connected', `The discount provider ${names} is not connected; connect it in PUT /api/v1/settings/integrations/${missing[0]} or use provider "builtin"`, {
-      errors: { steps: [`discount provider ${names} is not connected`] },
-      extra: { provider: missing[0] },
-    });
-  }
+  // A missing provider, or one whose credentials fail, would fail every discount step later.
+  await requireWorkingIntegrations(ctx, workspaceId, [...providers]);
   const now = ctx.clock.now();
   const columns = triggerColumns(draft.trigger);
   await db.transaction().execute(async (trx) => {

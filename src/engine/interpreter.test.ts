@@ -55,6 +55,63 @@ describe('interpreter', () => {
     expect(sent.messages[0]?.content).toEqual({ kind: 'text', text: 'Ada/Ada Lovelace pro' });
   });
 
+  const coupon: Graph = {
+    entry: 'coupon',
+    nodes: [
+      { id: 'coupon', type: 'create_discount', discount: { percentOff: 20, codePrefix: 'winback', lockToSubscriber: true } },
+      { id: 'mail', type: 'send_message', channel: 'sms', content: { text: 'Use {{discount.code}} for {{discount.percentOff}}%' } },
+    ],
+    edges: [{ from: 'coupon', to: 'mail' }],
+  };
+
+  it('asks for one discount per step run, again with the same code and time until a result is stored', () => {
+    const graph = compileGraph(coupon);
+    const first = advanceSession(graph, session(coupon), { ...contact, email: 'ada@example.com' }, env(1000));
+    expect(first.discount).toMatchObject({ node_id: 'coupon', visit: 1, provider: 'stripe', at: 1000, attempt: 1, idempotency_key: 's1:coupon:1', customer_email: 'ada@example.com' });
+    expect(first.discount!.code).toMatch(/^WINBACK-[2-9A-HJKMNP-Z]{10}$/);
+    expect(first.status).toBe('running');
+    expect(first.messages).toEqual([]);
+    // Woken early: keep waiting for the call in flight, no second request.
+    const early = advanceSession(graph, session(coupon, first.state, 'coupon'), contact, env(2000));
+    expect(early.discount).toBeNull();
+    expect(early.wake_at).toBe(first.wake_at);
+    // Woken at the deadline with no result (a crash mid-call): the same code, time and key.
+    const again = advanceSession(graph, session(coupon, first.state, 'coupon'), contact, env(first.wake_at!));
+    expect(again.discount).toMatchObject({ code: first.discount!.code, at: 1000, idempotency_key: 's1:coupon:1' });
+    expect(again.steps.map((s) => s.outcome)).toEqual(['creating_again']);
+    // The result stored: the merge tags come from it and the run goes on without another call.
+    const run = again.state.discount_runs!['coupon:1']!;
+    const discount = { id: 'd1', code: first.discount!.code, percentOff: 20, amountOff: null, currency: null, expiresAt: null, provider: 'stripe' };
+    const state = { ...again.state, discount_runs: { 'coupon:1': { ...run, result: { ok: true as const, discount } } } };
+    const done = advanceSession(graph, session(coupon, state, 'coupon'), contact, env(first.wake_at! + 5));
+    expect(done.discount).toBeNull();
+    expect(done.status).toBe('completed');
+    expect(done.messages[0]?.content).toEqual({ kind: 'text', text: `Use ${first.discount!.code} for 20%` });
+    expect(done.state.discount_runs).toBeUndefined();
+    expect(done.state.visits.coupon).toBe(1);
+  });
+
+  it('follows the failure policy of a discount step: stop by default, continue, or the failure branch', () => {
+    const failed = (graph: Graph) => {
+      const compiled = compileGraph(graph);
+      const first = advanceSession(compiled, session(graph), contact, env(1000));
+      const runs = { 'coupon:1': { ...first.state.discount_runs!['coupon:1']!, result: { ok: false as const, code: 'auth_failed', message: 'Stripe 401' } } };
+      return advanceSession(compiled, session(graph, { ...first.state, discount_runs: runs }, 'coupon'), contact, env(2000));
+    };
+    const stopped = failed(coupon);
+    expect(stopped).toMatchObject({ status: 'stopped', end_reason: 'discount_failed:auth_failed', messages: [] });
+    expect(stopped.steps.at(-1)).toMatchObject({ outcome: 'failed', detail: { code: 'auth_failed', reason: 'Stripe 401' } });
+    const going = failed({ ...coupon, nodes: [{ ...coupon.nodes[0]!, on_failure: 'continue' } as Graph['nodes'][number], coupon.nodes[1]!] });
+    expect(going.status).toBe('completed');
+    expect(going.messages).toHaveLength(1);
+    const branched = failed({
+      ...coupon,
+      nodes: [...coupon.nodes, { id: 'sorry', type: 'send_message', channel: 'sms', content: { text: 'sorry' } }],
+      edges: [...coupon.edges, { from: 'coupon', to: 'sorry', branch: 'failure' }],
+    });
+    expect(branched.messages.map((m) => m.content)).toEqual([{ kind: 'text', text: 'sorry' }]);
+  });
+
   it('keeps waiting when a delay is woken early, and does not count a second visit', () => {
     const graph: Graph = {
       entry: 'd',

@@ -14,6 +14,8 @@ import {
   type WebhookNode,
 } from '../domain/definition.js';
 import { renderEmail } from '../domain/email-render.js';
+import { newDiscountCode } from '../domain/discount-code.js';
+import type { DiscountSpec } from '../domain/discount-spec.js';
 import { isInsideServiceWindow, needsServiceWindow, outsideWindowCode, outsideWindowMessage } from '../domain/service-window.js';
 import type { RenderedContent } from '../channels/channel.js';
 
@@ -48,11 +50,57 @@ export interface SessionState {
   webhook?: Record<string, WebhookResult>;
   /** Webhook calls already made, by `node:visit`, so a wake after the call continues past it. */
   calls?: Record<string, WebhookResult>;
+  /** The latest discount the session created: the `{{discount.*}}` merge tags. */
   discount?: Record<string, unknown>;
+  /** Discount steps in progress, by `node:visit`: the code chosen, the attempts, and the result once known. */
+  discount_runs?: Record<string, DiscountRun>;
   last_message_id?: string | null;
   goal_reached_at?: number | null;
   reply?: InboundReply | null;
 }
+
+/**
+ * One discount step run. The code and `at` are chosen once, before the first provider
+ * call, and committed with it: every retry (after a failure, a lost answer or a crash)
+ * asks for the same code with the same parameters, which is what lets the providers'
+ * idempotency keys and code look-ups recognise it.
+ */
+export interface DiscountRun {
+  code: string;
+  /** Epoch ms of the first attempt: expiries are computed from it. */
+  at: number;
+  /** Attempts whose failure was retryable, so far. */
+  attempts: number;
+  last_error?: { code: string; message: string } | null;
+  /** Set by the worker once the attempt settled; the step consumes it on its next run. */
+  result?: DiscountStepResult;
+}
+
+export type DiscountStepResult =
+  | { ok: true; discount: { id: string; code: string; percentOff: number | null; amountOff: number | null; currency: string | null; expiresAt: string | null; provider: string } }
+  | { ok: false; code: string; message: string };
+
+/** A discount to create outside the transaction before the session can go on. */
+export interface DiscountCall {
+  node_id: string;
+  visit: number;
+  /** stripe | shopify | builtin */
+  provider: string;
+  spec: DiscountSpec;
+  code: string;
+  at: number;
+  /** The attempt about to be made, from 1. */
+  attempt: number;
+  /** session:node:visit: stable for the step run, so a retry is recognised as the same request. */
+  idempotency_key: string;
+  customer_email: string | null;
+}
+
+/**
+ * How long a discount call may take before the step is tried again: the Stripe and
+ * Shopify clients make up to seven requests in a row, each with its own timeout.
+ */
+export const discountCallRequests = 8;
 
 export interface ContactSnapshot {
   id: string;
@@ -124,6 +172,8 @@ export interface AdvanceResult {
   contact: ContactChange;
   /** A webhook call to make outside the transaction before the session can go on. */
   call: { node_id: string; visit: number; save_as: string; request: WebhookRequest } | null;
+  /** A discount to create outside the transaction before the session can go on. */
+  discount: DiscountCall | null;
   nodes_run: number;
 }
 
@@ -195,6 +245,7 @@ export function advanceSession(
     steps: [],
     contact: { addTags: [], removeTags: [], set: {} },
     call: null,
+    discount: null,
     nodes_run: 0,
   };
   let lastMessageStatus = env.lastMessageStatus;
@@ -412,9 +463,50 @@ export function advanceSession(
         return end('completed', 'exit_node');
       }
       case 'create_discount': {
-        result.nodes_run += 1;
-        state.discount = createBuiltinDiscount(node.discount, session.id, node.id, visit, env.now);
-        step('created', { code: state.discount.code });
+        const key = `${node.id}:${visit}`;
+        const run = state.discount_runs?.[key];
+        const spec = node.discount as DiscountSpec;
+        const provider = typeof spec.provider === 'string' ? spec.provider : 'stripe';
+        if (!run?.result) {
+          const pending = state.wait?.node === node.id && state.wait.visit === visit ? state.wait : null;
+          // Waiting for the call in flight, or for the backoff after a retryable failure.
+          if (run && pending && pending.until !== null && env.now < pending.until) return pause(result, session, pending.until, 'running');
+          // First attempt, a retry, or the answer never came back (a crash mid-call): the
+          // same code and time again, so the provider sees the same request.
+          if (!run) result.nodes_run += 1;
+          const current: DiscountRun = run ?? { code: newDiscountCode(spec.codePrefix), at: env.now, attempts: 0 };
+          state.discount_runs = { ...(state.discount_runs ?? {}), [key]: current };
+          result.discount = {
+            node_id: node.id,
+            visit,
+            provider,
+            spec,
+            code: current.code,
+            at: current.at,
+            attempt: current.attempts + 1,
+            idempotency_key: `${session.id}:${key}`,
+            customer_email: contact.email,
+          };
+          const until = env.now + discountCallRequests * env.callTimeoutMs + 30_000;
+          state.wait = { node: node.id, visit, until };
+          step(run ? 'creating_again' : 'creating', { provider, code: current.code, attempt: current.attempts + 1, ...(run?.last_error ? { last_error: run.last_error } : {}) });
+          return pause(result, session, until, 'running');
+        }
+        state.wait = null;
+        const { [key]: _done, ...rest } = state.discount_runs!;
+        if (Object.keys(rest).length > 0) state.discount_runs = rest;
+        else delete state.discount_runs;
+        const outcome = run.result;
+        if (outcome.ok) {
+          const { id, ...tags } = outcome.discount;
+          state.discount = tags;
+          step('created', { provider, code: tags.code, discount_id: id, attempts: run.attempts + 1 });
+        } else {
+          step('failed', { provider, code: outcome.code, reason: outcome.message, attempts: run.attempts + 1 });
+          if (graph.next.has(`${node.id}\u0000failure`)) branch = 'failure';
+          // Stop by default: the emails after this step would offer a code that does not exist.
+          else if ((node.on_failure ?? 'stop') === 'stop') return end('stopped', `discount_failed:${outcome.code}`);
+        }
         break;
       }
     }
@@ -549,24 +641,4 @@ function buildWebhookRequest(node: WebhookNode, scope: MergeScope, idempotencyKe
   if (body !== null && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
   headers['idempotency-key'] = idempotencyKey;
   return { url: renderTemplate(node.url, scope), method: node.method ?? (body === null ? 'GET' : 'POST'), headers, body, idempotency_key: idempotencyKey };
-}
-
-/**
- * Nudge's own discount codes: derived from the session, node and visit, so a re-run
- * after a crash produces the same code rather than a second one.
- */
-function createBuiltinDiscount(discount: Record<string, unknown>, sessionId: string, nodeId: string, visit: number, now: number): Record<string, unknown> {
-  const prefix = typeof discount.codePrefix === 'string' && discount.codePrefix.length > 0 ? `${discount.codePrefix.toUpperCase()}-` : '';
-  let hash = 2166136261;
-  for (const ch of `${sessionId}:${nodeId}:${visit}`) hash = Math.imul(hash ^ ch.charCodeAt(0), 16777619) >>> 0;
-  const code = `${prefix}${hash.toString(36).toUpperCase().padStart(7, '0')}`;
-  const expiresInHours = typeof discount.expiresInHours === 'number' ? discount.expiresInHours : null;
-  return {
-    code,
-    percentOff: discount.percentOff ?? null,
-    amountOff: discount.amountOff ?? null,
-    currency: discount.currency ?? null,
-    expiresAt: typeof discount.expiresAt === 'string' ? discount.expiresAt : expiresInHours ? new Date(now + expiresInHours * 3_600_000).toISOString() : null,
-    provider: 'builtin',
-  };
 }

@@ -22,6 +22,7 @@ import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
+import { attemptDiscount, settleDiscount, type PendingDiscount } from './discount-service.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -136,6 +137,7 @@ export class Worker {
     const { db, dialect } = ctx.database;
     const now = ctx.clock.now();
     const calls: PendingCall[] = [];
+    const discounts: PendingDiscount[] = [];
     let queued = 0;
     let enrolledByAutomation = false;
     await this.channels.refresh?.();
@@ -254,6 +256,7 @@ export class Worker {
           result.current_node = null;
           result.wake_at = null;
           result.call = null;
+          result.discount = null;
         }
         for (const s of result.steps) {
           steps.push({
@@ -291,6 +294,9 @@ export class Worker {
         if (result.call) {
           calls.push({ sessionId: session.id, workspaceId: session.workspace_id, nodeId: result.call.node_id, visit: result.call.visit, request: result.call.request });
         }
+        if (result.discount) {
+          discounts.push({ ...result.discount, sessionId: session.id, workspaceId: session.workspace_id, definitionId: session.definition_id, contactId: session.contact_id });
+        }
       }
       const bulk = { db: trx, raw: ctx.database.sqlite };
       await messagesRepo.insertMessages(bulk, messages);
@@ -313,6 +319,7 @@ export class Worker {
     if (queued > 0) ctx.wake.messages();
     if (enrolledByAutomation) ctx.wake.sessions();
     if (calls.length > 0) await this.performCalls(calls);
+    if (discounts.length > 0) await this.performDiscounts(discounts);
     return advanced;
   }
 
@@ -373,6 +380,25 @@ export class Worker {
       }
     });
     this.ctx.wake.sessions();
+  }
+
+  /**
+   * Discount steps: the provider is called outside any transaction, then each result is
+   * committed in its own (discount-service.ts explains why a crash anywhere is harmless).
+   * A settle that fails leaves its session waiting; the step is tried again when the wait
+   * runs out, with the same code.
+   */
+  private async performDiscounts(calls: PendingDiscount[]): Promise<void> {
+    const attempts = await mapLimit(calls, this.options.dispatchConcurrency, (call) => attemptDiscount(this.ctx, call));
+    let changed = false;
+    for (const [i, call] of calls.entries()) {
+      try {
+        if (await this.ctx.database.db.transaction().execute((trx) => settleDiscount(this.ctx, trx, call, attempts[i]!))) changed = true;
+      } catch (error) {
+        this.ctx.log.error({ err: toError(error), sessionId: call.sessionId, nodeId: call.node_id }, 'recording a discount step failed; the step will be tried again');
+      }
+    }
+    if (changed) this.ctx.wake.sessions();
   }
 
   /** One dispatcher batch. Returns how many messages it attempted. */

@@ -331,6 +331,20 @@ export interface DiscountCodeTable {
   provider_ref: string | null;
   created_at: number;
   last_redeemed_at: number | null;
+  /** `session:node:visit` of the step run that made it; null for codes made otherwise. */
+  step_key: string | null;
+  node_id: string | null;
+  /** JSON: duration, durationInMonths, planIds, label. */
+  terms: string | null;
+}
+
+export interface DiscountRedemptionTable {
+  id: string;
+  workspace_id: string;
+  discount_code_id: string;
+  contact_id: string | null;
+  email: string | null;
+  redeemed_at: number;
 }
 
 export interface IntegrationTable {
@@ -339,8 +353,10 @@ export interface IntegrationTable {
   provider: string;
   config: string;
   secrets: string;
+  /** unverified | ok | error */
   status: string;
   status_error: string | null;
+  status_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -491,6 +507,7 @@ export interface Schema {
   trigger_fires: TriggerFireTable;
   trigger_scans: TriggerScanTable;
   discount_codes: DiscountCodeTable;
+  discount_redemptions: DiscountRedemptionTable;
   integrations: IntegrationTable;
   webhook_subscriptions: WebhookSubscriptionTable;
   webhook_deliveries: WebhookDeliveryTable;

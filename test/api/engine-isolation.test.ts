@@ -17,7 +17,15 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     const started = (await post('/api/v1/actions/trigger-sequence', { sequence_id: ids.sequence, phone: '+14155550900' })).json();
     ids.session = started.id;
     ids.contact = started.contact_id;
+    const discount = (
+      await post('/api/v1/sequences', { name: 'Coupon', steps: [{ type: 'create_discount', discount: { provider: 'builtin', percentOff: 10 } }, { type: 'sms', text: '{{discount.code}}' }] })
+    ).json().sequence.id;
+    await post(`/api/v1/sequences/${discount}/publish`, {});
+    await post('/api/v1/actions/trigger-sequence', { sequence_id: discount, contact_id: ids.contact });
+    // Stored even though nothing answers there (status unverified): the other workspace must not see it.
+    await t.app.inject({ method: 'PUT', url: '/api/v1/settings/integrations/stripe', headers: t.auth, payload: { secret_key: 'sk_test_51IsolationKey0000', base_url: 'http://127.0.0.1:9' } });
     await createTestWorker(t.ctx).drain();
+    ids.code = (await t.ctx.database.db.selectFrom('discount_codes').select('code').where('workspace_id', '=', t.workspaceId).executeTakeFirstOrThrow()).code;
   });
   afterAll(async () => t.close());
 
@@ -42,15 +50,33 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       ['POST', '/api/v1/actions/trigger-flow', { flow_id: ids.flow, phone: '+14155550901' }],
       ['GET', `/api/v1/sessions/${ids.session}`],
       ['POST', `/api/v1/sessions/${ids.session}/stop`, {}],
+      ['GET', `/api/v1/discounts/${ids.code}`],
+      ['POST', '/api/v1/discounts/redeem', { code: ids.code }],
+      ['POST', '/api/v1/discounts/redeem', { code: ids.code, contactId: ids.contact }],
     ];
     for (const [method, url, payload] of calls) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: other, ...(payload ? { payload } : {}) });
       expect({ method, url, status: res.statusCode }).toEqual({ method, url, status: 404 });
     }
-    for (const url of [`/api/v1/sequences`, `/api/v1/flows`, `/api/v1/sessions`, `/api/v1/messages`, `/api/v1/sessions?definition_id=${ids.sequence}`, `/api/v1/messages?session_id=${ids.session}`]) {
+    for (const url of [
+      `/api/v1/sequences`,
+      `/api/v1/flows`,
+      `/api/v1/sessions`,
+      `/api/v1/messages`,
+      `/api/v1/sessions?definition_id=${ids.sequence}`,
+      `/api/v1/messages?session_id=${ids.session}`,
+      '/api/v1/discounts',
+      `/api/v1/discounts?contactId=${ids.contact}`,
+    ]) {
       const res = await t.app.inject({ method: 'GET', url, headers: other });
       expect({ url, status: res.statusCode, data: res.json().data }).toEqual({ url, status: 200, data: [] });
     }
+    const integrations = await t.app.inject({ method: 'GET', url: '/api/v1/settings/integrations', headers: other });
+    expect(integrations.json().data.map((i: { connected: boolean }) => i.connected)).toEqual([false, false]);
+    await t.app.inject({ method: 'DELETE', url: '/api/v1/settings/integrations/stripe', headers: other });
+    const code = await t.app.inject({ method: 'GET', url: `/api/v1/discounts/${ids.code}`, headers: t.auth });
+    expect(code.json()).toMatchObject({ code: ids.code, redemptions: 0 });
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/settings/integrations/stripe', headers: t.auth })).json()).toMatchObject({ connected: true, status: 'unverified' });
     const mine = await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}`, headers: t.auth });
     expect(mine.json().sequence).toMatchObject({ name: 'Mine', status: 'active', sessionsCount: 1 });
     const session = await t.app.inject({ method: 'GET', url: `/api/v1/sessions/${ids.session}`, headers: t.auth });
@@ -68,5 +94,15 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(write.json().error).toContain('sequences:write');
     const read = await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}`, headers: { authorization: `Bearer ${reader.token}` } });
     expect(read.statusCode).toBe(200);
+    for (const [method, url, scope, payload] of [
+      ['GET', `/api/v1/discounts/${ids.code}`, 'discounts:read'],
+      ['GET', '/api/v1/discounts', 'discounts:read'],
+      ['POST', '/api/v1/discounts/redeem', 'discounts:write', { code: ids.code }],
+      ['GET', '/api/v1/settings/integrations', 'settings:read'],
+      ['PUT', '/api/v1/settings/integrations/stripe', 'settings:write', { secret_key: 'sk_test_51Stolen000000000' }],
+    ] as Array<[string, string, string, object?]>) {
+      const res = await t.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${reader.token}` }, ...(payload ? { payload } : {}) });
+      expect({ url, status: res.statusCode, error: res.json().error }).toEqual({ url, status: 403, error: `This token lacks the scope ${scope}` });
+    }
   });
 });

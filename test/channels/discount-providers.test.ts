@@ -117,11 +117,11 @@ describe('createStripeDiscount against a local fake of Stripe', () => {
     expect(result).toMatchObject({ ok: true, discount: { amountOff: 500, currency: 'JPY' } });
   });
 
-  it('maps expiresInHours to the coupon’s redeem_by and the code’s expires_at, and maxRedemptions to the code', async () => {
+  it('maps expiresInHours to the coupon’s redeem_by and the code’s expires_at, and maxRedemptions to both', async () => {
     const request = discountRequest({ percentOff: 15, expiresInHours: 48, maxRedemptions: 1 });
     const { result, sent } = await track(() => createStripeDiscount(settings, request));
     const expiry = seconds(hours(48));
-    expect(sent.find((r) => r.path === '/v1/coupons')!.params).toMatchObject({ redeem_by: expiry });
+    expect(sent.find((r) => r.path === '/v1/coupons')!.params).toMatchObject({ redeem_by: expiry, max_redemptions: '1' });
     const promotionCode = sent.find((r) => r.method === 'POST' && r.path === '/v1/promotion_codes')!;
     expect(promotionCode.params).toMatchObject({ expires_at: expiry, max_redemptions: '1' });
     expect(result).toMatchObject({ ok: true, discount: { expiresAt: new Date(Number(expiry) * 1000).toISOString() } });
@@ -277,8 +277,11 @@ describe('createStripeDiscount against a local fake of Stripe', () => {
     const wrong = await verifyStripe({ ...settings, secretKey: 'sk_test_nope' });
     expect(wrong.ok).toBe(false);
     expect(!wrong.ok && wrong.message).toContain('Invalid API Key provided');
+    // Refused credentials are a verdict; an unreachable Stripe is not one.
+    expect(!wrong.ok && wrong.retryable).toBe(false);
     const unreachable = await verifyStripe({ ...settings, baseUrl: `http://127.0.0.1:${await freePort()}` });
     expect(!unreachable.ok && unreachable.message).toContain('Stripe request failed');
+    expect(!unreachable.ok && unreachable.retryable).toBe(true);
   });
 });
 
@@ -478,6 +481,7 @@ describe('createShopifyDiscount against a local fake of the Shopify Admin API', 
     expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual([`GET ${api}/shop.json`]);
     const wrong = await verifyShopify({ ...settings, accessToken: 'shpat_nope' });
     expect(!wrong.ok && wrong.message).toContain('[API] Invalid API key or access token');
+    expect(!wrong.ok && wrong.retryable).toBe(false);
     expect(await verifyShopify({ ...settings, apiVersion: '2025-01' })).toEqual({ ok: true });
     expect(shopify.requests.at(-1)!.path).toBe('/admin/api/2025-01/shop.json');
   });

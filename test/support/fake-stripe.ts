@@ -162,6 +162,8 @@ export async function startFakeStripe(secretKey: string, options: { accountApiVe
     if (typeof params.name === 'string' && params.name.length > 40) return invalid('Coupon name must be at most 40 characters.', 'name');
     const redeemBy = integer(params, 'redeem_by');
     if (isAnswer(redeemBy)) return redeemBy;
+    const maxRedemptions = integer(params, 'max_redemptions');
+    if (isAnswer(maxRedemptions)) return maxRedemptions;
     if (redeemBy !== undefined && redeemBy <= nowSeconds()) return invalid('Redeem by must be in the future', 'redeem_by');
     const appliesTo = params.applies_to as { products?: unknown } | undefined;
     if (appliesTo !== undefined && !Array.isArray(appliesTo.products)) return invalid('applies_to[products] must be a list', 'applies_to[products]');
@@ -174,7 +176,7 @@ export async function startFakeStripe(secretKey: string, options: { accountApiVe
       duration,
       duration_in_months: months ?? null,
       livemode: false,
-      max_redemptions: null,
+      max_redemptions: maxRedemptions ?? null,
       metadata: (params.metadata as Record<string, string> | undefined) ?? {},
       name: typeof params.name === 'string' ? params.name : null,
       percent_off: percentOff ?? null,
