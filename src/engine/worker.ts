@@ -17,11 +17,14 @@ import { stopSessions } from './session-control.js';
 import { applyContactChanges as applyAutomation, recheckSegments, scanInactivity, type ContactChange } from './automation.js';
 import { writePendingSequences } from './enrichment-service.js';
 import type { VersionCache } from './version-cache.js';
-import type { LocalWaker } from './waker.js';
+import type { LocalWaker, WakeKind } from './waker.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
+import { mapLimit } from './map-limit.js';
+import { runWebhookDeliveriesOnce } from './webhook-delivery.js';
+import * as webhooksRepo from '../store/webhook-repository.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -65,18 +68,24 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loops = [this.loop('sessions', () => this.runSchedulerOnce()), this.loop('messages', () => this.runDispatcherOnce()), this.automationLoop()];
+    this.loops = [
+      this.loop('sessions', () => this.runSchedulerOnce()),
+      this.loop('messages', () => this.runDispatcherOnce()),
+      this.loop('webhooks', () => this.runWebhooksOnce()),
+      this.automationLoop(),
+    ];
   }
 
-  /** Stops after the batches in flight; resolves once both loops have ended. */
+  /** Stops after the batches in flight; resolves once every loop has ended. */
   async stop(): Promise<void> {
     this.running = false;
     this.waker?.sessions();
     this.waker?.messages();
+    this.waker?.webhooks();
     await Promise.all(this.loops);
   }
 
-  private async loop(what: 'sessions' | 'messages', runOnce: () => Promise<number>): Promise<void> {
+  private async loop(what: WakeKind, runOnce: () => Promise<number>): Promise<void> {
     let failures = 0;
     while (this.running) {
       let processed = 0;
@@ -122,9 +131,10 @@ export class Worker {
   }
 
   /** Sleeps until the next due item (read from the index), at most the poll interval. */
-  private async sleepFor(what: 'sessions' | 'messages'): Promise<number> {
+  private async sleepFor(what: WakeKind): Promise<number> {
     const db = this.ctx.database.db;
-    const next = what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : await messagesRepo.nextMessageDueAt(db);
+    const next =
+      what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : what === 'messages' ? await messagesRepo.nextMessageDueAt(db) : await webhooksRepo.nextDeliveryDueAt(db);
     const poll = this.options.pollIntervalMs;
     if (next === null) return poll;
     return Math.max(0, Math.min(poll, next - this.ctx.clock.now()));
@@ -429,13 +439,19 @@ export class Worker {
     return claimed.length;
   }
 
-  /** Tests: runs scheduler and dispatcher until neither finds due work. */
+  /** One webhook delivery batch (see webhook-delivery.ts). Returns how many deliveries it attempted. */
+  async runWebhooksOnce(): Promise<number> {
+    return runWebhookDeliveriesOnce(this.ctx);
+  }
+
+  /** Tests: runs scheduler, dispatcher and webhook deliveries until none finds due work. */
   async drain(maxRounds = 1000): Promise<void> {
     for (let i = 0; i < maxRounds; i += 1) {
       const a = await this.runSchedulerOnce();
       const b = await this.runDispatcherOnce();
       const c = await this.runAutomationOnce();
-      if (a === 0 && b === 0 && c === 0) return;
+      const d = await this.runWebhooksOnce();
+      if (a === 0 && b === 0 && c === 0 && d === 0) return;
     }
     throw new Error('drain did not settle');
   }
@@ -476,17 +492,4 @@ async function callWebhook(request: WebhookRequest, timeoutMs: number): Promise<
   } catch (error) {
     return { ok: false, status: 0, body: null, error: toError(error).message };
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }
