@@ -24,6 +24,7 @@ import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
 import { mapLimit } from './map-limit.js';
 import { runWebhookDeliveriesOnce } from './webhook-delivery.js';
+import { emitWebhookEvents, messageStatusData, sessionData, sessionEndEvent, statusesReached, type WebhookEvent } from './webhook-emitter.js';
 import * as webhooksRepo from '../store/webhook-repository.js';
 
 export interface WorkerOptions {
@@ -170,11 +171,20 @@ export class Worker {
       const stopped: string[] = [];
       const sentCounts = new Map<string, { count: number; at: number }>();
       const automationChanges = new Map<string, ContactChange[]>();
+      const webhookEvents: WebhookEvent[] = [];
+      const ended = (session: sessionsRepo.SessionRow, status: string, endReason: string | null) =>
+        webhookEvents.push({
+          workspaceId: session.workspace_id,
+          type: sessionEndEvent(session.kind, status),
+          data: sessionData({ ...session, status, end_reason: endReason, ended_at: now }),
+        });
       for (const session of due) {
         const version = versions.get(session.version_id);
         const contactRow = contacts.get(session.contact_id);
         if (!version || !contactRow) {
-          updates.push(endUpdate(session.id, session.steps_run, session.state, now, 'failed', !version ? 'version_missing' : 'contact_missing'));
+          const reason = !version ? 'version_missing' : 'contact_missing';
+          updates.push(endUpdate(session.id, session.steps_run, session.state, now, 'failed', reason));
+          ended(session, 'failed', reason);
           continue;
         }
         const state = states.get(session.id)!;
@@ -256,6 +266,9 @@ export class Worker {
             }
             if (row.status === 'queued') queued += 1;
           }
+          for (const status of statusesReached('queued', row.status as string)) {
+            webhookEvents.push({ workspaceId: session.workspace_id, type: `message.status.${status}`, data: messageStatusData(row as messagesRepo.MessageRow, status, now) });
+          }
           messages.push(row);
         }
         if (stopNow !== null) {
@@ -278,19 +291,20 @@ export class Worker {
             at: now,
           });
         }
-        const ended = result.status === 'completed' || result.status === 'stopped' || result.status === 'expired' || result.status === 'failed';
-        if (ended && result.status === 'stopped') stopped.push(session.id);
+        const isEnd = result.status === 'completed' || result.status === 'stopped' || result.status === 'expired' || result.status === 'failed';
+        if (isEnd && result.status === 'stopped') stopped.push(session.id);
+        if (isEnd) ended(session, result.status, result.end_reason);
         updates.push({
           id: session.id,
           status: result.status,
-          active: ended ? 0 : 1,
+          active: isEnd ? 0 : 1,
           current_node: result.current_node,
-          wake_at: ended ? null : result.wake_at,
+          wake_at: isEnd ? null : result.wake_at,
           state: toJson(result.state),
           end_reason: result.end_reason,
           steps_run: session.steps_run + result.nodes_run,
           updated_at: now,
-          ended_at: ended ? now : null,
+          ended_at: isEnd ? now : null,
         });
         const changed = await this.applyContactChanges(trx, session.workspace_id, session.contact_id, result.contact, now);
         if (changed !== null) {
@@ -308,6 +322,7 @@ export class Worker {
       await sessionsRepo.insertSteps(bulk, steps);
       await messagesRepo.countMessagesOnContacts(bulk, sentCounts);
       if (stopped.length > 0) await messagesRepo.cancelQueuedForSessions(trx, stopped, now, 'send_failed');
+      await emitWebhookEvents(ctx, trx, webhookEvents);
       // Triggers and stop conditions of the tags this batch changed: after the session
       // writes, so a stop condition is never overwritten by the batch's own update.
       for (const [workspaceId, changes] of automationChanges) {
@@ -427,6 +442,18 @@ export class Worker {
       const bulk = { db: trx, raw: ctx.database.sqlite };
       await messagesRepo.saveOutcomes(bulk, outcomes);
       await messagesRepo.countMessagesOnContacts(bulk, counts);
+      await emitWebhookEvents(
+        ctx,
+        trx,
+        claimed.flatMap((m, i) => {
+          const outcome = outcomes[i]!;
+          return statusesReached('sending', outcome.status).map((status) => ({
+            workspaceId: m.workspace_id,
+            type: `message.status.${status}` as const,
+            data: messageStatusData({ ...m, ...outcome }, status, done),
+          }));
+        }),
+      );
       // Statuses the provider sent before this batch's results were recorded.
       await applyPendingStatuses(ctx, trx, claimed.map((m, i) => ({ workspace_id: m.workspace_id, provider: m.provider, provider_message_id: outcomes[i]!.provider_message_id })));
       if (stopSessionIds.length > 0) {
