@@ -17,6 +17,9 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     const started = (await post('/api/v1/actions/trigger-sequence', { sequence_id: ids.sequence, phone: '+14155550900' })).json();
     ids.session = started.id;
     ids.contact = started.contact_id;
+    // Nothing listens there: the test event stays pending, retrying.
+    ids.webhook = (await post('/api/v1/webhooks', { url: 'http://127.0.0.1:9/hooks', events: ['contact.opted_in'] })).json().id;
+    ids.delivery = (await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth })).json().data[0].id;
     await createTestWorker(t.ctx).drain();
   });
   afterAll(async () => t.close());
@@ -42,12 +45,21 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       ['POST', '/api/v1/actions/trigger-flow', { flow_id: ids.flow, phone: '+14155550901' }],
       ['GET', `/api/v1/sessions/${ids.session}`],
       ['POST', `/api/v1/sessions/${ids.session}/stop`, {}],
+      ['GET', `/api/v1/webhooks/${ids.webhook}`],
+      ['PATCH', `/api/v1/webhooks/${ids.webhook}`, { url: 'https://attacker.example/hooks' }],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/rotate-secret`, {}],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/disable`],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/enable`],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/test`],
+      ['GET', `/api/v1/webhooks/${ids.webhook}/deliveries`],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/deliveries/${ids.delivery}/redeliver`],
+      ['DELETE', `/api/v1/webhooks/${ids.webhook}`],
     ];
     for (const [method, url, payload] of calls) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: other, ...(payload ? { payload } : {}) });
       expect({ method, url, status: res.statusCode }).toEqual({ method, url, status: 404 });
     }
-    for (const url of [`/api/v1/sequences`, `/api/v1/flows`, `/api/v1/sessions`, `/api/v1/messages`, `/api/v1/sessions?definition_id=${ids.sequence}`, `/api/v1/messages?session_id=${ids.session}`]) {
+    for (const url of [`/api/v1/webhooks`, `/api/v1/sequences`, `/api/v1/flows`, `/api/v1/sessions`, `/api/v1/messages`, `/api/v1/sessions?definition_id=${ids.sequence}`, `/api/v1/messages?session_id=${ids.session}`]) {
       const res = await t.app.inject({ method: 'GET', url, headers: other });
       expect({ url, status: res.statusCode, data: res.json().data }).toEqual({ url, status: 200, data: [] });
     }
@@ -55,6 +67,10 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(mine.json().sequence).toMatchObject({ name: 'Mine', status: 'active', sessionsCount: 1 });
     const session = await t.app.inject({ method: 'GET', url: `/api/v1/sessions/${ids.session}`, headers: t.auth });
     expect(session.json().status).toBe('running');
+    const webhook = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}`, headers: t.auth });
+    expect(webhook.json()).toMatchObject({ url: 'http://127.0.0.1:9/hooks', status: 'active', previous_secret_expires_at: null });
+    const log = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth });
+    expect(log.json().data.map((d: { id: string }) => d.id)).toEqual([ids.delivery]);
   });
 
   it('answers 403 naming the scope when a token lacks it', async () => {
@@ -68,5 +84,16 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(write.json().error).toContain('sequences:write');
     const read = await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}`, headers: { authorization: `Bearer ${reader.token}` } });
     expect(read.statusCode).toBe(200);
+    const hooks = await t.app.inject({ method: 'GET', url: '/api/v1/webhooks', headers: { authorization: `Bearer ${reader.token}` } });
+    expect(hooks.statusCode).toBe(403);
+    expect(hooks.json().error).toContain('webhooks:read');
+    const hookReader = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'hook reader', scopes: ['webhooks:read'] });
+    const asHookReader = { authorization: `Bearer ${hookReader.token}` };
+    expect((await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: asHookReader })).statusCode).toBe(200);
+    for (const [method, url] of [['POST', '/api/v1/webhooks'], ['POST', `/api/v1/webhooks/${ids.webhook}/rotate-secret`], ['DELETE', `/api/v1/webhooks/${ids.webhook}`]] as const) {
+      const res = await t.app.inject({ method, url, headers: asHookReader, ...(method === 'POST' ? { payload: {} } : {}) });
+      expect({ url, status: res.statusCode }).toEqual({ url, status: 403 });
+      expect(res.json().error).toContain('webhooks:write');
+    }
   });
 });
