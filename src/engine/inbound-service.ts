@@ -116,10 +116,13 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
       failed_at: null,
     }]);
     await contacts.noteInbound(trx, contact.id, input.channel, now);
-    await emitWebhookEvent(ctx, trx, input.workspaceId, 'message.received', messageReceivedData(
-      { id: messageId, session_id: waiting?.id ?? null, channel: input.channel, provider: input.provider, provider_message_id: input.providerMessageId ?? null, kind: buttonId ? 'button' : 'text', text, button_id: buttonId, received_at: now },
-      contact,
-    ));
+    const from = contact;
+    await emitWebhookEvent(ctx, trx, input.workspaceId, 'message.received', () =>
+      messageReceivedData(
+        { id: messageId, session_id: waiting?.id ?? null, channel: input.channel, provider: input.provider, provider_message_id: input.providerMessageId ?? null, kind: buttonId ? 'button' : 'text', text, button_id: buttonId, received_at: now },
+        from,
+      ),
+    );
     const consent = await applyConsent(ctx, trx, { workspaceId: input.workspaceId, channel: input.channel, contact, text, buttonId, messageId, provider, now });
     let routed: string | null = null;
     // An opt-out is never an answer to a flow's question; a re-subscription is not either.

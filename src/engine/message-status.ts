@@ -119,5 +119,5 @@ export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: Readonly
 
 /** The `message.status.*` events of a move from `before` to `after` (a jump from sent to read announces delivered too). */
 function statusEvents(message: statusRepo.StatusTarget, before: string, after: string, at: number): WebhookEvent[] {
-  return statusesReached(before, after).map((status) => ({ workspaceId: message.workspace_id, type: `message.status.${status}` as const, data: messageStatusData(message, status, at) }));
+  return statusesReached(before, after).map((status) => ({ workspaceId: message.workspace_id, type: `message.status.${status}` as const, data: () => messageStatusData(message, status, at) }));
 }

@@ -34,7 +34,7 @@ export async function stopSessions(
     await emitWebhookEvents(
       ctx,
       trx,
-      rows.slice(i, i + 1000).map((r) => ({ workspaceId: filter.workspaceId, type: 'session.stopped' as const, data: sessionData({ ...r, status: 'stopped', end_reason: reason, ended_at: now }) })),
+      rows.slice(i, i + 1000).map((r) => ({ workspaceId: filter.workspaceId, type: 'session.stopped' as const, data: () => sessionData({ ...r, status: 'stopped', end_reason: reason, ended_at: now }) })),
     );
   }
   return ids;

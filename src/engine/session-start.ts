@@ -68,9 +68,9 @@ export async function startSession(ctx: Context, trx: Tx | Db, start: SessionSta
     ended_at: null,
   });
   if (inserted) {
-    await emitWebhookEvent(ctx, trx, definition.workspace_id, 'session.started', sessionData({
-      id: sessionId, kind: definition.kind, definition_id: definition.id, contact_id: start.contactId, status: 'running', end_reason: null, created_at: now, ended_at: null,
-    }));
+    await emitWebhookEvent(ctx, trx, definition.workspace_id, 'session.started', () =>
+      sessionData({ id: sessionId, kind: definition.kind, definition_id: definition.id, contact_id: start.contactId, status: 'running', end_reason: null, created_at: now, ended_at: null }),
+    );
     return { created: true, sessionId };
   }
   const existing = await sessions.findActiveSession(trx, definition.id, start.contactId, start.enrollmentKey);

@@ -14,10 +14,13 @@ import type { Context } from './context.js';
  * per-process cache in webhook-subscription-cache.ts (no query per event).
  */
 
+/** An event's `data`, or a function that builds it: built only when some subscription wants the event. */
+export type WebhookEventData = Record<string, unknown> | (() => Record<string, unknown>);
+
 export interface WebhookEvent {
   workspaceId: string;
   type: WebhookEventType;
-  data: Record<string, unknown>;
+  data: WebhookEventData;
 }
 
 /**
@@ -30,7 +33,7 @@ export interface WebhookEvent {
  *   await emitWebhookEvent(ctx, trx, workspaceId, 'contact.opted_out', contactEventData(contact, 'sms', 'keyword', 'STOP'));
  * });
  */
-export async function emitWebhookEvent(ctx: Context, trx: Db, workspaceId: string, type: WebhookEventType, data: Record<string, unknown>): Promise<string | null> {
+export async function emitWebhookEvent(ctx: Context, trx: Db, workspaceId: string, type: WebhookEventType, data: WebhookEventData): Promise<string | null> {
   const [id] = await emitWebhookEvents(ctx, trx, [{ workspaceId, type, data }]);
   return id ?? null;
 }
@@ -42,10 +45,12 @@ export async function emitWebhookEvents(ctx: Context, trx: Db, events: readonly 
   const rows: NewWebhookDeliveryRow[] = [];
   const queued: string[] = [];
   for (const event of events) {
-    const subscriptions = await ctx.webhooks.matching(trx, event.workspaceId, event.type);
+    const found = ctx.webhooks.matching(trx, event.workspaceId, event.type);
+    const subscriptions = Array.isArray(found) ? found : await found;
     if (subscriptions.length === 0) continue;
     const eventId = newId(now);
-    const payload = toJson(webhookEnvelope(eventId, event.type, now, event.workspaceId, event.data));
+    const data = typeof event.data === 'function' ? event.data() : event.data;
+    const payload = toJson(webhookEnvelope(eventId, event.type, now, event.workspaceId, data));
     for (const subscriptionId of subscriptions) rows.push(deliveryRow(event.workspaceId, subscriptionId, eventId, event.type, payload, now));
     queued.push(eventId);
   }

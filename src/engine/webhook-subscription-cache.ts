@@ -12,24 +12,36 @@ import { listActiveSubscriptionFilters } from '../store/webhook-repository.js';
  * a new, changed or deleted subscription within `ttlMs` (events in between follow the
  * old filters).
  */
+type Subscriptions = ReadonlyArray<{ id: string; matches: (type: string) => boolean }>;
+
 export class WebhookSubscriptionCache {
-  private readonly entries = new Map<string, { loadedAt: number; subscriptions: ReadonlyArray<{ id: string; matches: (type: string) => boolean }> }>();
+  private readonly entries = new Map<string, { loadedAt: number; subscriptions: Subscriptions }>();
 
   constructor(private readonly ttlMs = 2000, private readonly capacity = 10_000) {}
 
-  /** The ids of the workspace's active subscriptions that receive `type`. */
-  async matching(db: Db, workspaceId: string, type: string): Promise<string[]> {
-    const now = Date.now();
-    let entry = this.entries.get(workspaceId);
-    if (!entry || now - entry.loadedAt >= this.ttlMs) {
-      const rows = await listActiveSubscriptionFilters(db, workspaceId);
-      entry = { loadedAt: now, subscriptions: rows.map((r) => ({ id: r.id, matches: eventMatcher(parseJson<string[]>(r.events, [])) })) };
-      this.entries.delete(workspaceId);
-      this.entries.set(workspaceId, entry);
-      while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-    }
-    if (entry.subscriptions.length === 0) return [];
-    return entry.subscriptions.filter((s) => s.matches(type)).map((s) => s.id);
+  /**
+   * The ids of the workspace's active subscriptions that receive `type`: an array at
+   * once while the workspace's filters are fresh (the hot path, no promise), a promise
+   * when they must be read.
+   */
+  matching(db: Db, workspaceId: string, type: string): string[] | Promise<string[]> {
+    const entry = this.entries.get(workspaceId);
+    if (entry && Date.now() - entry.loadedAt < this.ttlMs) return this.select(entry.subscriptions, type);
+    return this.load(db, workspaceId).then((subscriptions) => this.select(subscriptions, type));
+  }
+
+  private select(subscriptions: Subscriptions, type: string): string[] {
+    if (subscriptions.length === 0) return [];
+    return subscriptions.filter((s) => s.matches(type)).map((s) => s.id);
+  }
+
+  private async load(db: Db, workspaceId: string): Promise<Subscriptions> {
+    const rows = await listActiveSubscriptionFilters(db, workspaceId);
+    const subscriptions = rows.map((r) => ({ id: r.id, matches: eventMatcher(parseJson<string[]>(r.events, [])) }));
+    this.entries.delete(workspaceId);
+    this.entries.set(workspaceId, { loadedAt: Date.now(), subscriptions });
+    while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    return subscriptions;
   }
 
   /** Forgets a workspace's filters (after this process changed its subscriptions), or every workspace's. */

@@ -176,7 +176,7 @@ export class Worker {
         webhookEvents.push({
           workspaceId: session.workspace_id,
           type: sessionEndEvent(session.kind, status),
-          data: sessionData({ ...session, status, end_reason: endReason, ended_at: now }),
+          data: () => sessionData({ ...session, status, end_reason: endReason, ended_at: now }),
         });
       for (const session of due) {
         const version = versions.get(session.version_id);
@@ -267,7 +267,7 @@ export class Worker {
             if (row.status === 'queued') queued += 1;
           }
           for (const status of statusesReached('queued', row.status as string)) {
-            webhookEvents.push({ workspaceId: session.workspace_id, type: `message.status.${status}`, data: messageStatusData(row as messagesRepo.MessageRow, status, now) });
+            webhookEvents.push({ workspaceId: session.workspace_id, type: `message.status.${status}`, data: () => messageStatusData(row as messagesRepo.MessageRow, status, now) });
           }
           messages.push(row);
         }
@@ -450,7 +450,7 @@ export class Worker {
           return statusesReached('sending', outcome.status).map((status) => ({
             workspaceId: m.workspace_id,
             type: `message.status.${status}` as const,
-            data: messageStatusData({ ...m, ...outcome }, status, done),
+            data: () => messageStatusData({ ...m, ...outcome }, status, done),
           }));
         }),
       );
