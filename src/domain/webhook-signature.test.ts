@@ -1,4 +1,5 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SecretBoxError } from './secret-box.js';
 import { generateWebhookSecret, openWebhookSecret, sealWebhookSecret, signWebhook, verifyWebhookSignature } from './webhook-signature.js';
@@ -39,5 +40,27 @@ describe('webhook signatures', () => {
     expect(openWebhookSecret(key, 'ws1', 'sub1', sealed)).toBe('whsec_abc');
     expect(() => openWebhookSecret(key, 'ws1', 'sub2', sealed)).toThrow(SecretBoxError);
     expect(() => openWebhookSecret('x'.repeat(40), 'ws1', 'sub1', sealed)).toThrow(SecretBoxError);
+  });
+});
+
+describe('the README\'s verification sample', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const code = /```js\n([\s\S]*?)```/.exec(readme.split('**Verifying the signature.**')[1] ?? '')?.[1] ?? '';
+  const isFromNudge = new Function('createHmac', 'timingSafeEqual', `${code.replace(/^import .*$/m, '')}\nreturn isFromNudge;`)(createHmac, timingSafeEqual) as (
+    secret: string,
+    header: string,
+    rawBody: Buffer,
+  ) => boolean;
+
+  it('accepts what Nudge signs, with either secret during a rotation, and refuses a changed body or an old timestamp', () => {
+    const [secret, next] = [generateWebhookSecret(), generateWebhookSecret()];
+    const raw = Buffer.from('{"id":"e1","type":"message.received","data":{"text":"olá"}}');
+    const now = Math.floor(Date.now() / 1000);
+    expect(isFromNudge(secret, signWebhook(secret, now, raw), raw)).toBe(true);
+    expect(isFromNudge(secret, signWebhook([next, secret], now, raw), raw)).toBe(true);
+    expect(isFromNudge(next, signWebhook([next, secret], now, raw), raw)).toBe(true);
+    expect(isFromNudge(secret, signWebhook(secret, now, raw), Buffer.from(`${raw.toString()} `))).toBe(false);
+    expect(isFromNudge(secret, signWebhook(secret, now - 3600, raw), raw)).toBe(false);
+    expect(isFromNudge(generateWebhookSecret(), signWebhook(secret, now, raw), raw)).toBe(false);
   });
 });
