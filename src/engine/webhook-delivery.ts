@@ -53,13 +53,16 @@ export async function runWebhookDeliveriesOnce(ctx: Context): Promise<number> {
   const signing = new Map<string, string[] | Error>();
   const send: Array<{ delivery: WebhookDeliveryRow; subscription: WebhookSubscriptionRow }> = [];
   const paused: WebhookDeliveryRow[] = [];
+  const orphaned: string[] = [];
   for (const delivery of claimed) {
     const subscription = subscriptions.get(delivery.subscription_id);
-    // Deleted: its deliveries went with it (one transaction), nothing is left to record.
-    if (!subscription) continue;
-    if (subscription.status !== 'active') paused.push(delivery);
+    // Its subscription was deleted after another process, whose cached filters still
+    // had it, queued this: nothing can send it.
+    if (!subscription) orphaned.push(delivery.id);
+    else if (subscription.status !== 'active') paused.push(delivery);
     else send.push({ delivery, subscription });
   }
+  if (orphaned.length > 0) await repo.deleteDeliveries(db, orphaned);
 
   const results = await mapLimit(send, concurrency, async ({ delivery, subscription }) => {
     let secrets = signing.get(subscription.id);
@@ -74,6 +77,9 @@ export async function runWebhookDeliveriesOnce(ctx: Context): Promise<number> {
   const done = ctx.clock.now();
   await db.transaction().execute(async (trx) => {
     for (const delivery of paused) await repo.releasePaused(trx, delivery.id, delivery.lease_until!);
+    // Read again under the row locks: one deleted meanwhile took its deliveries with it,
+    // and its attempts are not logged either.
+    const live = new Map((await repo.findSubscriptionsByIds(trx, [...new Set(send.map((s) => s.subscription.id))], ctx.database.dialect)).map((r) => [r.id, r]));
     const attempts: WebhookAttemptRow[] = send.map(({ delivery }, i) => ({
       id: newId(done),
       workspace_id: delivery.workspace_id,
@@ -84,9 +90,10 @@ export async function runWebhookDeliveriesOnce(ctx: Context): Promise<number> {
       duration_ms: results[i]!.durationMs,
       at: done,
     }));
-    await repo.insertAttempts(trx, attempts);
+    await repo.insertAttempts(trx, attempts.filter((a) => live.has(a.subscription_id)));
     const health = new Map<string, { succeeded: boolean; lastError: string | null }>();
     for (const [i, { delivery }] of send.entries()) {
+      if (!live.has(delivery.subscription_id)) continue;
       const result = results[i]!;
       await repo.saveDeliveryOutcome(trx, delivery.id, delivery.lease_until!, outcomeOf(delivery, result, done));
       const seen = health.get(delivery.subscription_id) ?? { succeeded: false, lastError: null };
@@ -94,7 +101,7 @@ export async function runWebhookDeliveriesOnce(ctx: Context): Promise<number> {
       else seen.lastError = result.error;
       health.set(delivery.subscription_id, seen);
     }
-    await noteSubscriptionHealth(ctx, trx, health, done);
+    await noteSubscriptionHealth(ctx, trx, [...live.values()], health, done);
   });
   return claimed.length;
 }
@@ -114,15 +121,19 @@ export function outcomeOf(delivery: Pick<WebhookDeliveryRow, 'attempts' | 'creat
 /**
  * A success clears the subscription's failing streak; a failure starts one, or, when
  * the streak is a day old, disables the subscription and pauses its pending
- * deliveries. Read under the row lock (PostgreSQL), so a concurrent enable or another
- * worker's outcome is not overwritten with a stale view.
+ * deliveries. `rows` were read under the row locks (PostgreSQL), so a concurrent enable
+ * or another worker's outcome is not overwritten with a stale view.
  */
-async function noteSubscriptionHealth(ctx: Context, trx: Tx, health: Map<string, { succeeded: boolean; lastError: string | null }>, done: number): Promise<void> {
-  if (health.size === 0) return;
-  const rows = await repo.findSubscriptionsByIds(trx, [...health.keys()], ctx.database.dialect);
+async function noteSubscriptionHealth(
+  ctx: Context,
+  trx: Tx,
+  rows: WebhookSubscriptionRow[],
+  health: Map<string, { succeeded: boolean; lastError: string | null }>,
+  done: number,
+): Promise<void> {
   for (const row of rows) {
-    const seen = health.get(row.id)!;
-    if (row.status !== 'active') continue;
+    const seen = health.get(row.id);
+    if (!seen || row.status !== 'active') continue;
     if (seen.succeeded) {
       if (row.failing_since !== null) await repo.updateSubscription(trx, row.workspace_id, row.id, { failing_since: null });
       continue;

@@ -128,6 +128,13 @@ export async function releasePaused(db: Db, id: string, leaseUntil: number): Pro
     .execute();
 }
 
+/** Deletes deliveries whose subscription is gone (queued by a process that had not yet seen the delete). */
+export async function deleteDeliveries(db: Db, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.deleteFrom('webhook_attempts').where('delivery_id', 'in', [...ids]).execute();
+  await db.deleteFrom('webhook_deliveries').where('id', 'in', [...ids]).execute();
+}
+
 export async function insertAttempts(db: Db, rows: WebhookAttemptRow[]): Promise<void> {
   if (rows.length > 0) await db.insertInto('webhook_attempts').values(rows).execute();
 }

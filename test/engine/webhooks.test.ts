@@ -1,5 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
+import { newId } from '../../src/domain/ids.js';
+import { deliveryRow } from '../../src/engine/webhook-emitter.js';
+import { createSubscription } from '../../src/engine/webhook-service.js';
+import { LocalWaker, WakeRelay } from '../../src/engine/waker.js';
+import { Worker } from '../../src/engine/worker.js';
 import { claimDueDeliveries, saveDeliveryOutcome } from '../../src/store/webhook-repository.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
@@ -245,6 +250,20 @@ describe.each(dialects)('outbound webhooks on %s', (dialect) => {
     expect((await deliveries(sub.id))[0]).toMatchObject({ status: 'delivered', attempts: 2, last_status_code: 204 });
   });
 
+  it('drops a delivery queued for a subscription deleted meanwhile (by a process with stale filters) instead of claiming it forever', async () => {
+    const r = await receiver();
+    const sub = await subscribe(r);
+    await api('DELETE', `/api/v1/webhooks/${sub.id}`);
+    const stale = deliveryRow(t.workspaceId, sub.id, newId(clock.now()), 'message.received', '{}', clock.now());
+    await t.ctx.database.db.insertInto('webhook_deliveries').values(stale).execute();
+    const worker = createTestWorker(t.ctx);
+    expect(await worker.runWebhooksOnce()).toBe(1);
+    expect(await deliveries(sub.id)).toEqual([]);
+    clock.advance(hour);
+    expect(await worker.runWebhooksOnce()).toBe(0);
+    expect(r.requests).toEqual([]);
+  });
+
   it('emits an event for each wired source with the documented payload', async () => {
     const r = await receiver();
     const sub = await subscribe(r);
@@ -325,5 +344,28 @@ describe.each(dialects)('outbound webhooks on %s', (dialect) => {
     await createTestWorker(t.ctx).drain();
     const events = r.acceptedEvents().filter((e) => e.type !== 'webhook.test');
     expect(events.map((e) => [e.type, e.data.channel, e.data.source])).toEqual([['contact.opted_out', 'email', 'api']]);
+  });
+});
+
+describe.each(dialects)('the running worker’s webhook loop on %s', (dialect) => {
+  it('delivers without being driven by hand, woken by the queuing, and stops cleanly', async () => {
+    const t = await createTestApp(dialect);
+    const r = await new WebhookReceiver().start();
+    const local = new LocalWaker();
+    const ctx = { ...t.ctx, wake: new WakeRelay(local, t.ctx.database, t.ctx.log) };
+    // A long poll: only the wake-up can make the delivery prompt.
+    const worker = new Worker(ctx, ctx.channels, ctx.versions, local, { batchSize: 100, pollIntervalMs: 60_000, dispatchConcurrency: 4 });
+    try {
+      worker.start();
+      const created = await createSubscription(ctx, t.workspaceId, { url: r.url, events: ['*'] });
+      const deadline = Date.now() + 10_000;
+      while (r.accepted().length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(r.acceptedEvents().map((e) => e.type)).toEqual(['webhook.test']);
+      expect(signatureMatches(created.secret, r.accepted()[0]!.headers['nudge-signature'], r.accepted()[0]!.rawBody).matches).toBe(1);
+    } finally {
+      await worker.stop();
+      await r.close();
+      await t.close();
+    }
   });
 });
