@@ -5,6 +5,10 @@ import { deliveryRow } from '../../src/engine/webhook-emitter.js';
 import { createSubscription } from '../../src/engine/webhook-service.js';
 import { LocalWaker, WakeRelay } from '../../src/engine/waker.js';
 import { Worker } from '../../src/engine/worker.js';
+import { applyPendingStatuses, applyProviderStatus } from '../../src/engine/message-status.js';
+import { unsubscribe } from '../../src/engine/unsubscribe-service.js';
+import { signUnsubscribeToken } from '../../src/domain/unsubscribe-token.js';
+import { queuedOutboundRow } from '../../src/store/message-repository.js';
 import { claimDueDeliveries, saveDeliveryOutcome } from '../../src/store/webhook-repository.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
@@ -315,6 +319,62 @@ describe.each(dialects)('outbound webhooks on %s', (dialect) => {
     expect(ofType('contact.opted_out').map((e) => e.data)).toEqual([{ contact: { id: hello.contact_id, phone: contactPhone, email: null }, channel: 'sms', source: 'keyword', keyword: 'STOP' }]);
     expect(ofType('contact.opted_in').map((e) => e.data)).toEqual([{ contact: { id: hello.contact_id, phone: contactPhone, email: null }, channel: 'sms', source: 'keyword', keyword: 'START' }]);
     expect(r.accepted().every((a) => signatureMatches(sub.secret, a.headers['nudge-signature'], a.rawBody).matches === 1)).toBe(true);
+  });
+
+  it('announces statuses from provider callbacks (also ones that arrived before the send result) and from the email unsubscribe link', async () => {
+    const r = await receiver();
+    await subscribe(r, ['message.status.*', 'contact.opted_out']);
+    const contact = await inbound('hi');
+    const db = t.ctx.database.db;
+    const sent = (id: string) =>
+      queuedOutboundRow({ id, workspace_id: t.workspaceId, contact_id: contact.contact_id, channel: 'sms', provider: 'twilio', recipient: '+14155550100', kind: 'text', content: '{}', now: clock.now() });
+    const first = newId(clock.now());
+    await db.insertInto('messages').values({ ...sent(first), status: 'sent', provider_message_id: 'SM1', next_attempt_at: null, sent_at: clock.now() }).execute();
+    // Read straight after sent: delivered is announced on the way.
+    expect(await applyProviderStatus(t.ctx, { workspaceId: t.workspaceId, provider: 'twilio', providerMessageId: 'SM1', status: 'read', timestamp: 0, errorCode: null, errorMessage: null })).toBe(true);
+    // A status for a send whose result is not recorded yet waits, then is announced with it.
+    expect(await applyProviderStatus(t.ctx, { workspaceId: t.workspaceId, provider: 'twilio', providerMessageId: 'SM2', status: 'failed', timestamp: 0, errorCode: '30003', errorMessage: 'Unreachable' })).toBe(false);
+    const second = newId(clock.now());
+    await db.insertInto('messages').values({ ...sent(second), status: 'sent', provider_message_id: 'SM2', next_attempt_at: null, sent_at: clock.now() }).execute();
+    await db.transaction().execute((trx) => applyPendingStatuses(t.ctx, trx, [{ workspace_id: t.workspaceId, provider: 'twilio', provider_message_id: 'SM2' }]));
+
+    const token = signUnsubscribeToken(t.ctx.secretKey, { workspaceId: t.workspaceId, contactId: contact.contact_id, channel: 'email' });
+    expect((await unsubscribe(t.ctx, token)).changed).toBe(true);
+    expect((await unsubscribe(t.ctx, token)).changed).toBe(false);
+    await createTestWorker(t.ctx).drain();
+
+    const events = r.acceptedEvents().filter((e) => e.type !== 'webhook.test');
+    const summary = events.map((e) => (e.type.startsWith('message.') ? [e.type, (e.data.message as { id: string }).id] : [e.type, e.data.source]));
+    expect(summary).toEqual([
+      ['message.status.delivered', first],
+      ['message.status.read', first],
+      ['message.status.failed', second],
+      ['contact.opted_out', 'unsubscribe_link'],
+    ]);
+    expect(events[2]!.data.message).toMatchObject({ status: 'failed', provider: 'twilio', provider_message_id: 'SM2', error_code: '30003', error_message: 'Unreachable' });
+  });
+
+  it('announces the dispatcher’s send results', async () => {
+    const dispatching = await createTestApp(dialect, { clock, env: { NUDGE_SANDBOX_DELIVERY: 'dispatch', NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '300' } });
+    try {
+      const r = await receiver();
+      const created = await createSubscription(dispatching.ctx, dispatching.workspaceId, { url: r.url, events: ['message.status.*'] });
+      const post = (url: string, payload: object) => dispatching.app.inject({ method: 'POST', url, headers: dispatching.auth, payload });
+      const sequence = (await post('/api/v1/sequences', { name: 'Dispatched', steps: [{ type: 'sms', text: 'Hi' }] })).json().sequence.id as string;
+      await post(`/api/v1/sequences/${sequence}/publish`, {});
+      const run = (await post('/api/v1/actions/trigger-sequence', { sequence_id: sequence, phone: nextPhone() })).json() as { id: string };
+      const worker = createTestWorker(dispatching.ctx);
+      expect(await worker.runSchedulerOnce()).toBe(1);
+      expect(await worker.runWebhooksOnce()).toBe(1); // only the test event: the message is still queued
+      expect(await worker.runDispatcherOnce()).toBe(1);
+      await worker.drain();
+      const statuses = r.acceptedEvents().filter((e) => e.type !== 'webhook.test').map((e) => [e.type, (e.data.message as { session_id: string }).session_id]);
+      expect(statuses.map(([type]) => type).sort()).toEqual(['message.status.delivered', 'message.status.sent']);
+      expect(statuses.every(([, session]) => session === run.id)).toBe(true);
+      expect(r.accepted().every((a) => signatureMatches(created.secret, a.headers['nudge-signature'], a.rawBody).matches === 1)).toBe(true);
+    } finally {
+      await dispatching.close();
+    }
   });
 
   it('sends a subscription only the events its filter names, and queues nothing for a workspace without subscriptions', async () => {
