@@ -76,10 +76,11 @@ export async function runWebhookDeliveriesOnce(ctx: Context): Promise<number> {
 
   const done = ctx.clock.now();
   await db.transaction().execute(async (trx) => {
-    for (const delivery of paused) await repo.releasePaused(trx, delivery.id, delivery.lease_until!);
-    // Read again under the row locks: one deleted meanwhile took its deliveries with it,
-    // and its attempts are not logged either.
+    // Read again under the row locks, first (as the API's changes lock a subscription
+    // before its deliveries, so neither waits on the other in a cycle): one deleted
+    // meanwhile took its deliveries with it, and its attempts are not logged either.
     const live = new Map((await repo.findSubscriptionsByIds(trx, [...new Set(send.map((s) => s.subscription.id))], ctx.database.dialect)).map((r) => [r.id, r]));
+    for (const delivery of paused) await repo.releasePaused(trx, delivery.id, delivery.lease_until!);
     const attempts: WebhookAttemptRow[] = send.map(({ delivery }, i) => ({
       id: newId(done),
       workspace_id: delivery.workspace_id,
