@@ -268,6 +268,25 @@ describe.each(dialects)('outbound webhooks on %s', (dialect) => {
     expect(r.requests).toEqual([]);
   });
 
+  it('lets two workers share the outbox without sending any delivery twice', async () => {
+    const r = await receiver();
+    const sub = await subscribe(r);
+    for (let i = 0; i < 60; i += 1) await api('POST', `/api/v1/webhooks/${sub.id}/test`);
+    const [a, b] = [createTestWorker(t.ctx), createTestWorker(t.ctx)];
+    let rounds = 0;
+    while (rounds < 20) {
+      const [x, y] = await Promise.all([a.runWebhooksOnce(), b.runWebhooksOnce()]);
+      if (x + y === 0) break;
+      rounds += 1;
+    }
+    const rows = await deliveries(sub.id);
+    expect(rows).toHaveLength(61);
+    expect(rows.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
+    const sent = r.requests.map((q) => q.headers['nudge-delivery']);
+    expect(sent).toHaveLength(61);
+    expect(new Set(sent).size).toBe(61);
+  });
+
   it('emits an event for each wired source with the documented payload', async () => {
     const r = await receiver();
     const sub = await subscribe(r);
