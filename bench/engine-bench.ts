@@ -13,6 +13,7 @@ import type { Context } from '../src/engine/context.js';
 import { createDefinition, publishDefinition } from '../src/engine/definition-service.js';
 import { triggerDefinition } from '../src/engine/enrollment-service.js';
 import { VersionCache } from '../src/engine/version-cache.js';
+import { WebhookSubscriptionCache } from '../src/engine/webhook-subscription-cache.js';
 import { LocalWaker, WakeRelay } from '../src/engine/waker.js';
 import { Worker } from '../src/engine/worker.js';
 import { openDatabase, type Database, type Dialect } from '../src/store/database.js';
@@ -87,6 +88,7 @@ function benchContext(database: Database, waker: LocalWaker, inline = true): Con
     wake: new WakeRelay(waker, database, log),
     channels: new SandboxOnlyRegistry({ inline }),
     versions: new VersionCache(),
+    webhooks: new WebhookSubscriptionCache(),
   };
 }
 

@@ -9,6 +9,7 @@ import { LocalWaker, WakeRelay } from '../engine/waker.js';
 import { SettingsChannelRegistry } from '../engine/channel-registry.js';
 import { registerProviders } from '../engine/providers.js';
 import { VersionCache } from '../engine/version-cache.js';
+import { WebhookSubscriptionCache } from '../engine/webhook-subscription-cache.js';
 import { openDatabase } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
 
@@ -75,6 +76,7 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
     wake: new WakeRelay(local, database, log),
     channels,
     versions: new VersionCache(),
+    webhooks: new WebhookSubscriptionCache(),
   };
   return {
     ctx,

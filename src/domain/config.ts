@@ -29,6 +29,8 @@ export interface Config {
   readonly ai: { readonly baseUrl: string; readonly apiKey: string | null; readonly model: string; readonly timeoutMs: number } | null;
   readonly stripeBaseUrl: string;
   readonly automationIntervalMs: number;
+  readonly webhookDeliveryTimeoutMs: number;
+  readonly webhookDeliveryConcurrency: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -66,6 +68,8 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_AI_MODEL', description: 'Model name sent to NUDGE_AI_BASE_URL', example: 'gpt-4o-mini', defaultValue: 'gpt-4o-mini' },
   { name: 'NUDGE_AI_TIMEOUT_MS', description: 'Timeout of one request to NUDGE_AI_BASE_URL', example: '60000', defaultValue: '60000' },
   { name: 'NUDGE_STRIPE_BASE_URL', description: 'Base URL of the Stripe API used by discount steps (change it only to point at a test double or proxy)', example: 'https://api.stripe.com', defaultValue: 'https://api.stripe.com' },
+  { name: 'NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS', description: 'How long a webhook subscriber has to answer one delivery before it counts as failed and is retried', example: '10000', defaultValue: '10000' },
+  { name: 'NUDGE_WEBHOOK_DELIVERY_CONCURRENCY', description: 'Webhook deliveries a worker keeps in flight at once', example: '16', defaultValue: '16' },
   { name: 'NUDGE_AUTOMATION_INTERVAL_MS', description: 'How often a worker looks for inactivity triggers, time-window segment changes and pending AI writing', example: '15000', defaultValue: '15000' },
 ];
 
@@ -172,5 +176,7 @@ export function loadConfig(env: Env): Config {
     ai: aiEndpoint(env),
     stripeBaseUrl: httpUrl(env, 'NUDGE_STRIPE_BASE_URL') ?? 'https://api.stripe.com',
     automationIntervalMs: integer(env, 'NUDGE_AUTOMATION_INTERVAL_MS', 100, 3_600_000),
+    webhookDeliveryTimeoutMs: integer(env, 'NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS', 100, 60_000),
+    webhookDeliveryConcurrency: integer(env, 'NUDGE_WEBHOOK_DELIVERY_CONCURRENCY', 1, 256),
   });
 }

@@ -4,6 +4,7 @@ import type { Config } from '../domain/config.js';
 import type { Database } from '../store/database.js';
 import type { ChannelRegistry } from './channel-registry.js';
 import type { VersionCache } from './version-cache.js';
+import type { WebhookSubscriptionCache } from './webhook-subscription-cache.js';
 
 /**
  * Everything a service needs, built once at the entry point and passed down:
@@ -22,11 +23,15 @@ export interface Context {
   readonly channels: ChannelRegistry;
   /** Published versions, parsed and compiled once per process. */
   readonly versions: VersionCache;
+  /** Each workspace's webhook subscription filters, so emitting an event needs no query. */
+  readonly webhooks: WebhookSubscriptionCache;
 }
 
 export interface Waker {
   sessions(): void;
   messages(): void;
+  /** Webhook deliveries were queued (called inside the queuing transaction: see WakeRelay). */
+  webhooks(): void;
 }
 
-export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined };
+export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined, webhooks: () => undefined };

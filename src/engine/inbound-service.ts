@@ -13,6 +13,7 @@ import { markOptedOut } from '../store/opt-out-repository.js';
 import { applyContactChanges, type ContactChange } from './automation.js';
 import type { Context } from './context.js';
 import type { SessionState } from './interpreter.js';
+import { consentData, emitWebhookEvent, messageReceivedData } from './webhook-emitter.js';
 
 export interface InboundInput {
   workspaceId: string;
@@ -103,6 +104,13 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
       failed_at: null,
     }]);
     await contacts.noteInbound(trx, contact.id, input.channel, now);
+    const from = contact;
+    await emitWebhookEvent(ctx, trx, input.workspaceId, 'message.received', () =>
+      messageReceivedData(
+        { id: messageId, session_id: waiting?.id ?? null, channel: input.channel, provider: input.provider, provider_message_id: input.providerMessageId ?? null, kind: buttonId ? 'button' : 'text', text, button_id: buttonId, received_at: now },
+        from,
+      ),
+    );
     const consent = await applyConsent(ctx, trx, { workspaceId: input.workspaceId, channel: input.channel, contact, text, buttonId, messageId, provider, now });
     let routed: string | null = null;
     // An opt-out is never an answer to a flow's question; a re-subscription is not either.
@@ -155,6 +163,7 @@ async function applyConsent(
   } else if (await markOptedIn(trx, input.workspaceId, contact.id, channel, now)) {
     changed = 'opted_in';
   }
+  if (changed) await emitWebhookEvent(ctx, trx, input.workspaceId, changed === 'opted_out' ? 'contact.opted_out' : 'contact.opted_in', consentData(contact, channel, 'keyword', keyword.keyword));
   const providerConfirms = channel === 'sms' && input.provider === 'twilio' && twilioStandardKeywords.has(keyword.keyword);
   const recipient = channel === 'email' ? contact.email : contact.phone;
   if (changed && !providerConfirms && recipient) {

@@ -4,8 +4,9 @@ import { deleteOldRateBuckets } from '../store/rate-bucket-repository.js';
 import { pruneIdempotencyKeys, pruneRateLimits } from '../store/request-guard-repository.js';
 import type { Context } from './context.js';
 import { syncTemplatesWhenDue } from './template-service.js';
+import { pruneWebhookDeliveries } from './webhook-delivery.js';
 
-/** Periodic clean-up of expired idempotency keys and old rate-limit windows. */
+/** Periodic clean-up of expired idempotency keys, old rate-limit windows and old webhook deliveries. */
 export function startMaintenance(ctx: Context, everyMs = 60_000): { stop(): void } {
   const run = async () => {
     const now = ctx.clock.now();
@@ -15,6 +16,7 @@ export function startMaintenance(ctx: Context, everyMs = 60_000): { stop(): void
       await deleteOldRateBuckets(ctx.database.db, now - 60_000); // per-number send windows are one second long
       await prunePendingStatuses(ctx.database.db, now - 7 * 86_400_000); // statuses of messages sent from elsewhere
       await syncTemplatesWhenDue(ctx, now, everyMs); // WhatsApp templates, every 10 minutes
+      await pruneWebhookDeliveries(ctx); // the delivery log keeps 30 days
     } catch (error) {
       ctx.log.warn({ err: toError(error) }, 'maintenance failed; it will run again');
     }

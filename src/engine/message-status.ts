@@ -3,6 +3,7 @@ import type { Tx } from '../store/database.js';
 import * as statusRepo from '../store/message-status-repository.js';
 import { reportEngagement } from './automation.js';
 import type { Context } from './context.js';
+import { emitWebhookEvents, messageStatusData, statusesReached, type WebhookEvent } from './webhook-emitter.js';
 
 export interface ProviderStatus {
   workspaceId: string;
@@ -66,7 +67,9 @@ export async function applyProviderStatus(ctx: Context, event: ProviderStatus): 
       const unconfirmed = await statusRepo.findUnconfirmedOutbound(trx, dialect, event.workspaceId, event.provider, event.nudgeMessageId);
       if (unconfirmed && unconfirmed.provider_message_id === null && (unconfirmed.status === 'queued' || unconfirmed.status === 'sending')) {
         await statusRepo.confirmOutbound(trx, unconfirmed.id, event.providerMessageId, now);
-        message = { ...unconfirmed, status: 'sent', sent_at: unconfirmed.sent_at ?? (event.timestamp > 0 ? event.timestamp : now) };
+        message = { ...unconfirmed, status: 'sent', provider_message_id: event.providerMessageId, sent_at: unconfirmed.sent_at ?? (event.timestamp > 0 ? event.timestamp : now) };
+        // The dispatcher never recorded this send: announce it here.
+        await emitWebhookEvents(ctx, trx, statusEvents(message, 'queued', 'sent', event.timestamp > 0 ? event.timestamp : now));
         if (unconfirmed.sent_at === null) await statusRepo.updateMessageStatus(trx, unconfirmed.id, { sent_at: message.sent_at });
         // A queued message had its send counted as failed; one still sending is counted
         // by the dispatcher when its answer arrives.
@@ -92,6 +95,7 @@ export async function applyProviderStatus(ctx: Context, event: ProviderStatus): 
     if (!patch) return false;
     await statusRepo.updateMessageStatus(trx, message.id, patch);
     enrolled = await reportEngagement(ctx, trx, event.workspaceId, [message.contact_id]);
+    if (patch.status) await emitWebhookEvents(ctx, trx, statusEvents({ ...message, ...patch }, message.status, patch.status, event.timestamp > 0 ? event.timestamp : now));
     return true;
   });
   if (enrolled) ctx.wake.sessions();
@@ -119,7 +123,13 @@ export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: Readonly
       if (!patch) continue;
       await statusRepo.updateMessageStatus(trx, message.id, patch);
       if (await reportEngagement(ctx, trx, message.workspace_id, [message.contact_id])) enrolled = true;
+      if (patch.status) await emitWebhookEvents(ctx, trx, statusEvents({ ...message, ...patch }, message.status, patch.status, pending.occurred_at));
     }
   }
   return enrolled;
+}
+
+/** The `message.status.*` events of a move from `before` to `after` (a jump from sent to read announces delivered too). */
+function statusEvents(message: statusRepo.StatusTarget, before: string, after: string, at: number): WebhookEvent[] {
+  return statusesReached(before, after).map((status) => ({ workspaceId: message.workspace_id, type: `message.status.${status}` as const, data: () => messageStatusData(message, status, at) }));
 }

@@ -1,10 +1,12 @@
 import type { Tx, Db } from '../store/database.js';
 import { cancelQueuedForSessions } from '../store/message-repository.js';
 import type { Context } from './context.js';
+import { emitWebhookEvents, sessionData } from './webhook-emitter.js';
 
 /**
  * Stops running sessions matching the filter in the caller's transaction: they end
- * with the reason recorded, and their queued, unsent messages are cancelled with them.
+ * with the reason recorded, their queued, unsent messages are cancelled with them, and
+ * each announces `session.stopped` to webhook subscriptions.
  */
 export async function stopSessions(
   ctx: Context,
@@ -13,11 +15,12 @@ export async function stopSessions(
   reason: string,
 ): Promise<string[]> {
   const now = ctx.clock.now();
-  let query = trx.selectFrom('sessions').select('id').where('workspace_id', '=', filter.workspaceId).where('active', '=', 1);
+  let query = trx.selectFrom('sessions').select(['id', 'kind', 'definition_id', 'contact_id', 'created_at']).where('workspace_id', '=', filter.workspaceId).where('active', '=', 1);
   if (filter.definitionId) query = query.where('definition_id', '=', filter.definitionId);
   if (filter.contactId) query = query.where('contact_id', '=', filter.contactId);
   if (filter.sessionIds) query = query.where('id', 'in', filter.sessionIds.length > 0 ? filter.sessionIds : ['']);
-  const ids = (await query.execute()).map((r) => r.id);
+  const rows = await query.execute();
+  const ids = rows.map((r) => r.id);
   if (ids.length === 0) return [];
   for (let i = 0; i < ids.length; i += 1000) {
     const chunk = ids.slice(i, i + 1000);
@@ -28,6 +31,11 @@ export async function stopSessions(
       .where('active', '=', 1)
       .execute();
     await cancelQueuedForSessions(trx, chunk, now, reason);
+    await emitWebhookEvents(
+      ctx,
+      trx,
+      rows.slice(i, i + 1000).map((r) => ({ workspaceId: filter.workspaceId, type: 'session.stopped' as const, data: () => sessionData({ ...r, status: 'stopped', end_reason: reason, ended_at: now }) })),
+    );
   }
   return ids;
 }

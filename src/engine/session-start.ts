@@ -3,6 +3,7 @@ import type { Db, Tx } from '../store/database.js';
 import * as sessions from '../store/session-repository.js';
 import type { Context } from './context.js';
 import type { LoadedVersion } from './version-cache.js';
+import { emitWebhookEvent, sessionData } from './webhook-emitter.js';
 
 /** The definition a session starts in, as the enrollment paths have loaded it. */
 export interface StartTarget {
@@ -74,7 +75,12 @@ export async function startSession(ctx: Context, trx: Tx | Db, start: SessionSta
     updated_at: now,
     ended_at: null,
   });
-  if (inserted) return { created: true, sessionId };
+  if (inserted) {
+    await emitWebhookEvent(ctx, trx, definition.workspace_id, 'session.started', () =>
+      sessionData({ id: sessionId, kind: definition.kind, definition_id: definition.id, contact_id: start.contactId, status: 'running', end_reason: null, created_at: now, ended_at: null }),
+    );
+    return { created: true, sessionId };
+  }
   const existing = await sessions.findActiveSession(trx, definition.id, start.contactId, start.enrollmentKey);
   return { created: false, sessionId: existing?.id ?? null };
 }

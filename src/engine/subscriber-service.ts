@@ -23,6 +23,7 @@ import { applyContactChanges, wakeForOutcome, type AutomationOutcome, type Conta
 import { fieldColumns } from './contact-service.js';
 import type { Context } from './context.js';
 import { stopSessions } from './session-control.js';
+import { consentData, emitWebhookEvent } from './webhook-emitter.js';
 
 /**
  * Subscribers are contacts seen through the email-first, camelCase API of event-driven
@@ -256,7 +257,7 @@ export async function createSubscriber(ctx: Context, workspaceId: string, input:
       if (strategy === 'overwrite' && !created) await tagRepo.detachTagsExcept(trx, workspaceId, row.id, stored.map((t) => t.id));
       await tagRepo.attachTags(trx, workspaceId, row.id, stored.map((t) => t.id), now);
     }
-    if (status !== undefined) await setEmailStatus(trx, row.id, status, now);
+    if (status !== undefined) await setEmailStatus(ctx, trx, workspaceId, row, status, now);
     const listsAdded = await addToLists(trx, workspaceId, row.id, listIds, now);
     const { added, removed } = diffTags(tagsBefore, await tagNames(trx, workspaceId, row.id));
     const outcome = await applyContactChanges(ctx, trx, workspaceId, [{ contactId: row.id, created, tagsAdded: added, tagsRemoved: removed, listsAdded, attributes: !created }], 'api');
@@ -265,11 +266,21 @@ export async function createSubscriber(ctx: Context, workspaceId: string, input:
   });
 }
 
-async function setEmailStatus(trx: Db, contactId: string, status: 'active' | 'unsubscribed', now: number): Promise<void> {
-  if (status === 'unsubscribed') {
-    await trx.updateTable('contacts').set({ email_opted_out_at: now, updated_at: now }).where('id', '=', contactId).where('email_opted_out_at', 'is', null).execute();
-  } else {
-    await trx.updateTable('contacts').set({ email_opted_out_at: null, updated_at: now }).where('id', '=', contactId).execute();
+/** Sets the email opt-out; a change (not a repeat) is announced as contact.opted_out / opted_in. */
+async function setEmailStatus(
+  ctx: Context,
+  trx: Db,
+  workspaceId: string,
+  contact: { id: string; phone: string | null; email: string | null },
+  status: 'active' | 'unsubscribed',
+  now: number,
+): Promise<void> {
+  const result =
+    status === 'unsubscribed'
+      ? await trx.updateTable('contacts').set({ email_opted_out_at: now, updated_at: now }).where('id', '=', contact.id).where('email_opted_out_at', 'is', null).executeTakeFirst()
+      : await trx.updateTable('contacts').set({ email_opted_out_at: null, updated_at: now }).where('id', '=', contact.id).where('email_opted_out_at', 'is not', null).executeTakeFirst();
+  if (Number(result.numUpdatedRows) > 0) {
+    await emitWebhookEvent(ctx, trx, workspaceId, status === 'unsubscribed' ? 'contact.opted_out' : 'contact.opted_in', consentData(contact, 'email', 'api'));
   }
 }
 
@@ -309,7 +320,7 @@ export async function updateSubscriber(ctx: Context, workspaceId: string, emailP
       await tagRepo.detachTagsExcept(trx, workspaceId, row.id, stored.map((t) => t.id));
       await tagRepo.attachTags(trx, workspaceId, row.id, stored.map((t) => t.id), now);
     }
-    if (status !== undefined) await setEmailStatus(trx, row.id, status, now);
+    if (status !== undefined) await setEmailStatus(ctx, trx, workspaceId, row, status, now);
     const { added, removed } = diffTags(tagsBefore, await tagNames(trx, workspaceId, row.id));
     const outcome = await applyContactChanges(ctx, trx, workspaceId, [{ contactId: row.id, tagsAdded: added, tagsRemoved: removed, attributes: true }], 'api');
     const fresh = (await trx.selectFrom('contacts').selectAll().where('id', '=', row.id).executeTakeFirst())!;

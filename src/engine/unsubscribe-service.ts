@@ -5,6 +5,7 @@ import { findContactById } from '../store/engine-contact-repository.js';
 import { markOptedOut } from '../store/opt-out-repository.js';
 import { findWorkspace } from '../store/workspace-repository.js';
 import type { Context } from './context.js';
+import { consentData, emitWebhookEvent } from './webhook-emitter.js';
 
 /**
  * The signed unsubscribe links in emails (List-Unsubscribe and the footer link). Looking
@@ -61,7 +62,12 @@ export async function describeUnsubscribe(ctx: Context, token: string): Promise<
  */
 export async function unsubscribe(ctx: Context, token: string): Promise<UnsubscribeView & { changed: boolean }> {
   const subject = verify(ctx, token);
-  const changed = await markOptedOut(ctx.database.db, subject.workspaceId, subject.contactId, subject.channel, ctx.clock.now());
+  const changed = await ctx.database.db.transaction().execute(async (trx) => {
+    if (!(await markOptedOut(trx, subject.workspaceId, subject.contactId, subject.channel, ctx.clock.now()))) return false;
+    const contact = await findContactById(trx, subject.workspaceId, subject.contactId);
+    if (contact) await emitWebhookEvent(ctx, trx, subject.workspaceId, 'contact.opted_out', consentData(contact, subject.channel, 'unsubscribe_link'));
+    return true;
+  });
   if (changed) ctx.log.info({ workspace_id: subject.workspaceId, contact_id: subject.contactId, channel: subject.channel }, 'contact unsubscribed by link');
   return { ...(await describeUnsubscribe(ctx, token)), changed };
 }

@@ -17,12 +17,16 @@ import { stopSessions } from './session-control.js';
 import { applyContactChanges as applyAutomation, recheckSegments, reportEngagement, scanInactivity, type ContactChange } from './automation.js';
 import { writePendingSequences } from './enrichment-service.js';
 import type { VersionCache } from './version-cache.js';
-import type { LocalWaker } from './waker.js';
+import type { LocalWaker, WakeKind } from './waker.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
 import { attemptDiscount, settleDiscount, type PendingDiscount } from './discount-service.js';
+import { mapLimit } from './map-limit.js';
+import { runWebhookDeliveriesOnce } from './webhook-delivery.js';
+import { emitWebhookEvents, messageStatusData, sessionData, sessionEndEvent, statusesReached, type WebhookEvent } from './webhook-emitter.js';
+import * as webhooksRepo from '../store/webhook-repository.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -66,18 +70,24 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loops = [this.loop('sessions', () => this.runSchedulerOnce()), this.loop('messages', () => this.runDispatcherOnce()), this.automationLoop()];
+    this.loops = [
+      this.loop('sessions', () => this.runSchedulerOnce()),
+      this.loop('messages', () => this.runDispatcherOnce()),
+      this.loop('webhooks', () => this.runWebhooksOnce()),
+      this.automationLoop(),
+    ];
   }
 
-  /** Stops after the batches in flight; resolves once both loops have ended. */
+  /** Stops after the batches in flight; resolves once every loop has ended. */
   async stop(): Promise<void> {
     this.running = false;
     this.waker?.sessions();
     this.waker?.messages();
+    this.waker?.webhooks();
     await Promise.all(this.loops);
   }
 
-  private async loop(what: 'sessions' | 'messages', runOnce: () => Promise<number>): Promise<void> {
+  private async loop(what: WakeKind, runOnce: () => Promise<number>): Promise<void> {
     let failures = 0;
     while (this.running) {
       let processed = 0;
@@ -123,9 +133,10 @@ export class Worker {
   }
 
   /** Sleeps until the next due item (read from the index), at most the poll interval. */
-  private async sleepFor(what: 'sessions' | 'messages'): Promise<number> {
+  private async sleepFor(what: WakeKind): Promise<number> {
     const db = this.ctx.database.db;
-    const next = what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : await messagesRepo.nextMessageDueAt(db);
+    const next =
+      what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : what === 'messages' ? await messagesRepo.nextMessageDueAt(db) : await webhooksRepo.nextDeliveryDueAt(db);
     const poll = this.options.pollIntervalMs;
     if (next === null) return poll;
     return Math.max(0, Math.min(poll, next - this.ctx.clock.now()));
@@ -162,11 +173,20 @@ export class Worker {
       const stopped: string[] = [];
       const sentCounts = new Map<string, { count: number; at: number }>();
       const automationChanges = new Map<string, ContactChange[]>();
+      const webhookEvents: WebhookEvent[] = [];
+      const ended = (session: sessionsRepo.SessionRow, status: string, endReason: string | null) =>
+        webhookEvents.push({
+          workspaceId: session.workspace_id,
+          type: sessionEndEvent(session.kind, status),
+          data: () => sessionData({ ...session, status, end_reason: endReason, ended_at: now }),
+        });
       for (const session of due) {
         const version = versions.get(session.version_id);
         const contactRow = contacts.get(session.contact_id);
         if (!version || !contactRow) {
-          updates.push(endUpdate(session.id, session.steps_run, session.state, now, 'failed', !version ? 'version_missing' : 'contact_missing'));
+          const reason = !version ? 'version_missing' : 'contact_missing';
+          updates.push(endUpdate(session.id, session.steps_run, session.state, now, 'failed', reason));
+          ended(session, 'failed', reason);
           continue;
         }
         const state = states.get(session.id)!;
@@ -248,6 +268,9 @@ export class Worker {
             }
             if (row.status === 'queued') queued += 1;
           }
+          for (const status of statusesReached('queued', row.status as string)) {
+            webhookEvents.push({ workspaceId: session.workspace_id, type: `message.status.${status}`, data: () => messageStatusData(row as messagesRepo.MessageRow, status, now) });
+          }
           messages.push(row);
         }
         if (stopNow !== null) {
@@ -271,19 +294,20 @@ export class Worker {
             at: now,
           });
         }
-        const ended = result.status === 'completed' || result.status === 'stopped' || result.status === 'expired' || result.status === 'failed';
-        if (ended && result.status === 'stopped') stopped.push(session.id);
+        const isEnd = result.status === 'completed' || result.status === 'stopped' || result.status === 'expired' || result.status === 'failed';
+        if (isEnd && result.status === 'stopped') stopped.push(session.id);
+        if (isEnd) ended(session, result.status, result.end_reason);
         updates.push({
           id: session.id,
           status: result.status,
-          active: ended ? 0 : 1,
+          active: isEnd ? 0 : 1,
           current_node: result.current_node,
-          wake_at: ended ? null : result.wake_at,
+          wake_at: isEnd ? null : result.wake_at,
           state: toJson(result.state),
           end_reason: result.end_reason,
           steps_run: session.steps_run + result.nodes_run,
           updated_at: now,
-          ended_at: ended ? now : null,
+          ended_at: isEnd ? now : null,
         });
         const changed = await this.applyContactChanges(trx, session.workspace_id, session.contact_id, result.contact, now);
         if (changed !== null) {
@@ -308,6 +332,7 @@ export class Worker {
       for (const [workspaceId, contactIds] of groupByWorkspace(messages.filter((m) => m.status !== 'queued'))) {
         if (await reportEngagement(ctx, trx, workspaceId, contactIds)) enrolledByAutomation = true;
       }
+      await emitWebhookEvents(ctx, trx, webhookEvents);
       // Triggers and stop conditions of the tags this batch changed: after the session
       // writes, so a stop condition is never overwritten by the batch's own update.
       for (const [workspaceId, changes] of automationChanges) {
@@ -448,6 +473,18 @@ export class Worker {
       const bulk = { db: trx, raw: ctx.database.sqlite };
       await messagesRepo.saveOutcomes(bulk, outcomes);
       await messagesRepo.countMessagesOnContacts(bulk, counts);
+      await emitWebhookEvents(
+        ctx,
+        trx,
+        claimed.flatMap((m, i) => {
+          const outcome = outcomes[i]!;
+          return statusesReached('sending', outcome.status).map((status) => ({
+            workspaceId: m.workspace_id,
+            type: `message.status.${status}` as const,
+            data: () => messageStatusData({ ...m, ...outcome }, status, done),
+          }));
+        }),
+      );
       // Statuses the provider sent before this batch's results were recorded.
       if (await applyPendingStatuses(ctx, trx, claimed.map((m, i) => ({ workspace_id: m.workspace_id, provider: m.provider, provider_message_id: outcomes[i]!.provider_message_id })))) enrolledByAutomation = true;
       for (const [workspaceId, contactIds] of groupByWorkspace(claimed.filter((_, i) => outcomes[i]!.status !== 'queued'))) {
@@ -464,13 +501,19 @@ export class Worker {
     return claimed.length;
   }
 
-  /** Tests: runs scheduler and dispatcher until neither finds due work. */
+  /** One webhook delivery batch (see webhook-delivery.ts). Returns how many deliveries it attempted. */
+  async runWebhooksOnce(): Promise<number> {
+    return runWebhookDeliveriesOnce(this.ctx);
+  }
+
+  /** Tests: runs scheduler, dispatcher and webhook deliveries until none finds due work. */
   async drain(maxRounds = 1000): Promise<void> {
     for (let i = 0; i < maxRounds; i += 1) {
       const a = await this.runSchedulerOnce();
       const b = await this.runDispatcherOnce();
       const c = await this.runAutomationOnce();
-      if (a === 0 && b === 0 && c === 0) return;
+      const d = await this.runWebhooksOnce();
+      if (a === 0 && b === 0 && c === 0 && d === 0) return;
     }
     throw new Error('drain did not settle');
   }
@@ -521,17 +564,4 @@ async function callWebhook(request: WebhookRequest, timeoutMs: number): Promise<
   } catch (error) {
     return { ok: false, status: 0, body: null, error: toError(error).message };
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }

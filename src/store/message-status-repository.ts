@@ -2,7 +2,17 @@ import type { Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
 import type { MessageTable, PendingStatusTable } from './schema.js';
 
-export type StatusTarget = Pick<Selectable<MessageTable>, 'id' | 'workspace_id' | 'contact_id' | 'status' | 'sent_at' | 'delivered_at' | 'read_at' | 'failed_at' | 'error_code' | 'error_message'>;
+export type StatusTarget = Pick<
+  Selectable<MessageTable>,
+  | 'id' | 'workspace_id' | 'status' | 'sent_at' | 'delivered_at' | 'read_at' | 'failed_at' | 'error_code' | 'error_message'
+  // What a status webhook event tells about the message (see engine/webhook-emitter.ts).
+  | 'contact_id' | 'session_id' | 'definition_id' | 'broadcast_id' | 'channel' | 'provider' | 'provider_message_id'
+>;
+
+const statusTargetColumns = [
+  'id', 'workspace_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message',
+  'contact_id', 'session_id', 'definition_id', 'broadcast_id', 'channel', 'provider', 'provider_message_id',
+] as const;
 
 /**
  * The outbound message a provider's status names, locked for the update on
@@ -11,7 +21,7 @@ export type StatusTarget = Pick<Selectable<MessageTable>, 'id' | 'workspace_id' 
 export async function findOutboundByProviderId(db: Db, dialect: Dialect, provider: string, providerMessageId: string): Promise<StatusTarget | undefined> {
   let query = db
     .selectFrom('messages')
-    .select(['id', 'workspace_id', 'contact_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message'])
+    .select(statusTargetColumns)
     .where('provider', '=', provider)
     .where('provider_message_id', '=', providerMessageId)
     .where('direction', '=', 'outbound');
@@ -24,10 +34,10 @@ export async function findOutboundByProviderId(db: Db, dialect: Dialect, provide
  * biz_opaque_callback_data, Twilio's status URL) but carries a provider id Nudge has
  * not recorded: the send's answer was lost, the provider accepted it anyway.
  */
-export async function findUnconfirmedOutbound(db: Db, dialect: Dialect, workspaceId: string, provider: string, id: string): Promise<(StatusTarget & { provider_message_id: string | null }) | undefined> {
+export async function findUnconfirmedOutbound(db: Db, dialect: Dialect, workspaceId: string, provider: string, id: string): Promise<StatusTarget | undefined> {
   let query = db
     .selectFrom('messages')
-    .select(['id', 'workspace_id', 'contact_id', 'status', 'sent_at', 'delivered_at', 'read_at', 'failed_at', 'error_code', 'error_message', 'provider_message_id'])
+    .select(statusTargetColumns)
     .where('id', '=', id)
     .where('workspace_id', '=', workspaceId)
     .where('provider', '=', provider)

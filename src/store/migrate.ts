@@ -6,6 +6,7 @@ import * as m0003 from './migrations/0003_pending_statuses.js';
 import * as m0004 from './migrations/0004_audiences_and_triggers.js';
 import * as m0005 from './migrations/0005_integrations_surface.js';
 import * as m0006 from './migrations/0006_discounts.js';
+import * as m0007 from './migrations/0007_webhooks.js';
 import * as m0010 from './migrations/0010_automation_version.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '0004_audiences_and_triggers': m0004,
   '0005_integrations_surface': m0005,
   '0006_discounts': m0006,
+  '0007_webhooks': m0007,
   '0010_automation_version': m0010,
 };
 

@@ -418,6 +418,9 @@ export interface WebhookSubscriptionTable {
   disabled_reason: string | null;
   created_at: number;
   updated_at: number;
+  /** The secret a rotation replaced (encrypted), still signing until it expires. */
+  previous_secret: Generated<string | null>;
+  previous_secret_expires_at: Generated<number | null>;
 }
 
 export interface WebhookDeliveryTable {

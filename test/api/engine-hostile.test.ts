@@ -22,9 +22,9 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
 
   const counts = async () => {
     const db = t.ctx.database.db;
-    const n = async (table: 'definitions' | 'sessions' | 'contacts' | 'messages' | 'definition_versions') =>
+    const n = async (table: 'definitions' | 'sessions' | 'contacts' | 'messages' | 'definition_versions' | 'webhook_subscriptions' | 'webhook_deliveries') =>
       Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-    return { definitions: await n('definitions'), versions: await n('definition_versions'), sessions: await n('sessions'), contacts: await n('contacts'), messages: await n('messages') };
+    return { definitions: await n('definitions'), versions: await n('definition_versions'), sessions: await n('sessions'), contacts: await n('contacts'), messages: await n('messages'), webhooks: await n('webhook_subscriptions'), deliveries: await n('webhook_deliveries') };
   };
 
   it('refuses each bad request with a clear 4xx and writes nothing', async () => {
@@ -52,6 +52,13 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
       { url: '/api/v1/sandbox/inbound', payload: { channel: 'fax', phone: '+14155550100', text: 'hi' }, field: 'channel' },
       { url: '/api/v1/sandbox/inbound', payload: { channel: 'sms', phone: '+14155550100' } },
       { url: '/api/v1/sessions/not-an-id/stop', payload: {} },
+      { url: '/api/v1/webhooks', payload: { url: 'javascript:alert(1)', events: ['*'] }, field: 'url' },
+      { url: '/api/v1/webhooks', payload: { url: `https://example.com/${huge}`, events: ['*'] }, field: 'url' },
+      { url: '/api/v1/webhooks', payload: { url: 'https://example.com/hooks', events: ['*'.repeat(5000)] }, field: 'events' },
+      { url: '/api/v1/webhooks', payload: { url: 'https://example.com/hooks', events: Array.from({ length: 500 }, () => 'message.received') }, field: 'events' },
+      { url: '/api/v1/webhooks', payload: { url: 'https://example.com/hooks', events: [{ type: 'message.received' }] }, field: 'events' },
+      { url: '/api/v1/webhooks', payload: { url: 'https://example.com/hooks', events: ['__proto__'] }, field: 'events' },
+      { url: '/api/v1/webhooks/not-an-id/rotate-secret', payload: { grace_period_hours: -1 }, field: 'grace_period_hours' },
     ];
     for (const c of cases) {
       const res = c.raw

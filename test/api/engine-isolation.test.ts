@@ -24,6 +24,9 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     await post('/api/v1/actions/trigger-sequence', { sequence_id: discount, contact_id: ids.contact });
     // Stored even though nothing answers there (status unverified): the other workspace must not see it.
     await t.app.inject({ method: 'PUT', url: '/api/v1/settings/integrations/stripe', headers: t.auth, payload: { secret_key: 'sk_test_51IsolationKey0000', base_url: 'http://127.0.0.1:9' } });
+    // Nothing listens there: the test event stays pending, retrying.
+    ids.webhook = (await post('/api/v1/webhooks', { url: 'http://127.0.0.1:9/hooks', events: ['contact.opted_in'] })).json().id;
+    ids.delivery = (await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth })).json().data[0].id;
     await createTestWorker(t.ctx).drain();
     ids.code = (await t.ctx.database.db.selectFrom('discount_codes').select('code').where('workspace_id', '=', t.workspaceId).executeTakeFirstOrThrow()).code;
   });
@@ -53,6 +56,15 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       ['GET', `/api/v1/discounts/${ids.code}`],
       ['POST', '/api/v1/discounts/redeem', { code: ids.code }],
       ['POST', '/api/v1/discounts/redeem', { code: ids.code, contactId: ids.contact }],
+      ['GET', `/api/v1/webhooks/${ids.webhook}`],
+      ['PATCH', `/api/v1/webhooks/${ids.webhook}`, { url: 'https://attacker.example/hooks' }],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/rotate-secret`, {}],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/disable`],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/enable`],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/test`],
+      ['GET', `/api/v1/webhooks/${ids.webhook}/deliveries`],
+      ['POST', `/api/v1/webhooks/${ids.webhook}/deliveries/${ids.delivery}/redeliver`],
+      ['DELETE', `/api/v1/webhooks/${ids.webhook}`],
     ];
     for (const [method, url, payload] of calls) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: other, ...(payload ? { payload } : {}) });
@@ -66,6 +78,7 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       `/api/v1/sessions?definition_id=${ids.sequence}`,
       `/api/v1/messages?session_id=${ids.session}`,
       '/api/v1/discounts',
+      '/api/v1/webhooks',
       `/api/v1/discounts?contactId=${ids.contact}`,
     ]) {
       const res = await t.app.inject({ method: 'GET', url, headers: other });
@@ -81,6 +94,10 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(mine.json().sequence).toMatchObject({ name: 'Mine', status: 'active', sessionsCount: 1 });
     const session = await t.app.inject({ method: 'GET', url: `/api/v1/sessions/${ids.session}`, headers: t.auth });
     expect(session.json().status).toBe('running');
+    const webhook = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}`, headers: t.auth });
+    expect(webhook.json()).toMatchObject({ url: 'http://127.0.0.1:9/hooks', status: 'active', previous_secret_expires_at: null });
+    const log = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth });
+    expect(log.json().data.map((d: { id: string }) => d.id)).toEqual([ids.delivery]);
   });
 
   it('answers 403 naming the scope when a token lacks it', async () => {
@@ -103,6 +120,17 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     ] as Array<[string, string, string, object?]>) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${reader.token}` }, ...(payload ? { payload } : {}) });
       expect({ url, status: res.statusCode, error: res.json().error }).toEqual({ url, status: 403, error: `This token lacks the scope ${scope}` });
+    }
+    const hooks = await t.app.inject({ method: 'GET', url: '/api/v1/webhooks', headers: { authorization: `Bearer ${reader.token}` } });
+    expect(hooks.statusCode).toBe(403);
+    expect(hooks.json().error).toContain('webhooks:read');
+    const hookReader = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'hook reader', scopes: ['webhooks:read'] });
+    const asHookReader = { authorization: `Bearer ${hookReader.token}` };
+    expect((await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: asHookReader })).statusCode).toBe(200);
+    for (const [method, url] of [['POST', '/api/v1/webhooks'], ['POST', `/api/v1/webhooks/${ids.webhook}/rotate-secret`], ['DELETE', `/api/v1/webhooks/${ids.webhook}`]] as const) {
+      const res = await t.app.inject({ method, url, headers: asHookReader, ...(method === 'POST' ? { payload: {} } : {}) });
+      expect({ url, status: res.statusCode }).toEqual({ url, status: 403 });
+      expect(res.json().error).toContain('webhooks:write');
     }
   });
 });

@@ -8,6 +8,7 @@ import { noopWaker, type Context } from '../../src/engine/context.js';
 import { SettingsChannelRegistry, type ChannelRegistry } from '../../src/engine/channel-registry.js';
 import { registerProviders } from '../../src/engine/providers.js';
 import { VersionCache } from '../../src/engine/version-cache.js';
+import { WebhookSubscriptionCache } from '../../src/engine/webhook-subscription-cache.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
 
 export interface TestContext extends Context {
@@ -45,6 +46,7 @@ export async function createTestContext(
     wake: noopWaker,
     channels,
     versions: new VersionCache(),
+    webhooks: new WebhookSubscriptionCache(),
   };
 }
 
