@@ -27,6 +27,8 @@ export interface Context {
 export interface Waker {
   sessions(): void;
   messages(): void;
+  /** A broadcast became due (sent now, or scheduled). */
+  broadcasts(): void;
 }
 
-export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined };
+export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined, broadcasts: () => undefined };

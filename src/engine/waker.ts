@@ -4,51 +4,52 @@ import type { Logger } from 'pino';
 import type { Database } from '../store/database.js';
 import type { Waker } from './context.js';
 
+/** The worker loops a wake-up can be for. */
+export type WakeKind = 'sessions' | 'messages' | 'broadcasts';
+const wakeKinds: readonly WakeKind[] = ['sessions', 'messages', 'broadcasts'];
+
 /**
- * Wakes the local scheduler and dispatcher loops at once instead of at their next
- * poll. On PostgreSQL a LISTEN connection relays other processes' NOTIFYs here, so an
- * enrollment made by any API process starts at once on any worker.
+ * Wakes the local scheduler, dispatcher and broadcast loops at once instead of at
+ * their next poll. On PostgreSQL a LISTEN connection relays other processes' NOTIFYs
+ * here, so an enrollment made by any API process starts at once on any worker.
  */
 export class LocalWaker implements Waker {
-  private sessionWaiters: Array<() => void> = [];
-  private messageWaiters: Array<() => void> = [];
-  private sessionsPending = false;
-  private messagesPending = false;
+  private waiters: Record<WakeKind, Array<() => void>> = { sessions: [], messages: [], broadcasts: [] };
+  private pending: Record<WakeKind, boolean> = { sessions: false, messages: false, broadcasts: false };
 
   sessions(): void {
-    this.sessionsPending = true;
-    const waiters = this.sessionWaiters;
-    this.sessionWaiters = [];
-    for (const w of waiters) w();
+    this.wake('sessions');
   }
 
   messages(): void {
-    this.messagesPending = true;
-    const waiters = this.messageWaiters;
-    this.messageWaiters = [];
+    this.wake('messages');
+  }
+
+  broadcasts(): void {
+    this.wake('broadcasts');
+  }
+
+  wake(what: WakeKind): void {
+    this.pending[what] = true;
+    const waiters = this.waiters[what];
+    this.waiters[what] = [];
     for (const w of waiters) w();
   }
 
   /** Sleeps up to `ms`, or until a wake-up for `what` arrives (or arrived since the last sleep). */
-  sleep(what: 'sessions' | 'messages', ms: number): Promise<void> {
-    if (what === 'sessions' && this.sessionsPending) {
-      this.sessionsPending = false;
-      return Promise.resolve();
-    }
-    if (what === 'messages' && this.messagesPending) {
-      this.messagesPending = false;
+  sleep(what: WakeKind, ms: number): Promise<void> {
+    if (this.pending[what]) {
+      this.pending[what] = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
       const timer = setTimeout(done, Math.max(0, ms));
-      const list = what === 'sessions' ? this.sessionWaiters : this.messageWaiters;
       function done() {
         clearTimeout(timer);
         resolve();
       }
-      list.push(() => {
-        if (what === 'sessions') this.sessionsPending = false;
-        else this.messagesPending = false;
+      this.waiters[what].push(() => {
+        this.pending[what] = false;
         done();
       });
     });
@@ -65,8 +66,8 @@ export class PostgresWakeListener {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (msg) => {
-      if (msg.payload === 'messages') this.waker.messages();
-      else this.waker.sessions();
+      const kind = wakeKinds.find((k) => k === msg.payload);
+      this.waker.wake(kind ?? 'sessions');
     });
     client.on('error', (error) => {
       this.log.warn({ err: error }, 'wake-up listener lost its connection; polling until it is back');
@@ -93,8 +94,8 @@ export class PostgresWakeListener {
  * once per `throttleMs` per kind: a burst of enrollments costs one notification.
  */
 export class WakeRelay implements Waker {
-  private readonly lastSent = { sessions: 0, messages: 0 };
-  private readonly pending = { sessions: false, messages: false };
+  private readonly lastSent: Record<WakeKind, number> = { sessions: 0, messages: 0, broadcasts: 0 };
+  private readonly pending: Record<WakeKind, boolean> = { sessions: false, messages: false, broadcasts: false };
 
   constructor(private readonly local: LocalWaker | null, private readonly database: Database, private readonly log: Logger, private readonly throttleMs = 25) {}
 
@@ -108,7 +109,12 @@ export class WakeRelay implements Waker {
     this.relay('messages');
   }
 
-  private relay(what: 'sessions' | 'messages'): void {
+  broadcasts(): void {
+    this.local?.broadcasts();
+    this.relay('broadcasts');
+  }
+
+  private relay(what: WakeKind): void {
     if (this.database.dialect !== 'postgres' || this.pending[what]) return;
     const wait = this.lastSent[what] + this.throttleMs - Date.now();
     this.pending[what] = true;

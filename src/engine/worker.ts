@@ -17,7 +17,9 @@ import { stopSessions } from './session-control.js';
 import { applyContactChanges as applyAutomation, recheckSegments, scanInactivity, type ContactChange } from './automation.js';
 import { writePendingSequences } from './enrichment-service.js';
 import type { VersionCache } from './version-cache.js';
-import type { LocalWaker } from './waker.js';
+import type { LocalWaker, WakeKind } from './waker.js';
+import { runBroadcasts } from './broadcast-service.js';
+import { nextBroadcastDueAt } from '../store/broadcast-repository.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
@@ -29,7 +31,12 @@ export interface WorkerOptions {
   dispatchConcurrency: number;
   /** How long a claimed message stays leased to this worker before another may retry it. */
   leaseMs?: number;
+  /** Contacts of a broadcast queued per transaction (default 1000). */
+  broadcastChunkSize?: number;
 }
+
+/** Broadcast chunks one pass of the broadcast loop queues before it looks again. */
+const broadcastChunksPerPass = 10;
 
 interface PendingCall {
   sessionId: string;
@@ -65,18 +72,25 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loops = [this.loop('sessions', () => this.runSchedulerOnce()), this.loop('messages', () => this.runDispatcherOnce()), this.automationLoop()];
+    this.loops = [
+      this.loop('sessions', () => this.runSchedulerOnce(), this.options.batchSize),
+      this.loop('messages', () => this.runDispatcherOnce(), this.options.batchSize),
+      this.loop('broadcasts', () => this.runBroadcastsOnce(), broadcastChunksPerPass),
+      this.automationLoop(),
+    ];
   }
 
-  /** Stops after the batches in flight; resolves once both loops have ended. */
+  /** Stops after the batches in flight; resolves once every loop has ended. */
   async stop(): Promise<void> {
     this.running = false;
     this.waker?.sessions();
     this.waker?.messages();
+    this.waker?.broadcasts();
     await Promise.all(this.loops);
   }
 
-  private async loop(what: 'sessions' | 'messages', runOnce: () => Promise<number>): Promise<void> {
+  /** Runs `runOnce` until stopped; a pass that handled `full` items or more is followed by another at once. */
+  private async loop(what: WakeKind, runOnce: () => Promise<number>, full: number): Promise<void> {
     let failures = 0;
     while (this.running) {
       let processed = 0;
@@ -90,7 +104,7 @@ export class Worker {
         continue;
       }
       if (!this.running) break;
-      if (processed >= this.options.batchSize) continue;
+      if (processed >= full) continue;
       const delay = await this.sleepFor(what);
       if (delay > 0) {
         if (this.waker) await this.waker.sleep(what, delay);
@@ -122,9 +136,9 @@ export class Worker {
   }
 
   /** Sleeps until the next due item (read from the index), at most the poll interval. */
-  private async sleepFor(what: 'sessions' | 'messages'): Promise<number> {
+  private async sleepFor(what: WakeKind): Promise<number> {
     const db = this.ctx.database.db;
-    const next = what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : await messagesRepo.nextMessageDueAt(db);
+    const next = what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : what === 'messages' ? await messagesRepo.nextMessageDueAt(db) : await nextBroadcastDueAt(db);
     const poll = this.options.pollIntervalMs;
     if (next === null) return poll;
     return Math.max(0, Math.min(poll, next - this.ctx.clock.now()));
@@ -429,13 +443,22 @@ export class Worker {
     return claimed.length;
   }
 
-  /** Tests: runs scheduler and dispatcher until neither finds due work. */
+  /**
+   * One pass of the broadcast loop: queues up to a few chunks of the broadcasts that
+   * are due (see broadcast-service.ts). Returns how many chunks it queued.
+   */
+  async runBroadcastsOnce(): Promise<number> {
+    return runBroadcasts(this.ctx, this.channels, { chunkSize: this.options.broadcastChunkSize ?? 1000, maxChunks: broadcastChunksPerPass });
+  }
+
+  /** Tests: runs every loop's pass until none finds due work. */
   async drain(maxRounds = 1000): Promise<void> {
     for (let i = 0; i < maxRounds; i += 1) {
       const a = await this.runSchedulerOnce();
+      const d = await this.runBroadcastsOnce();
       const b = await this.runDispatcherOnce();
       const c = await this.runAutomationOnce();
-      if (a === 0 && b === 0 && c === 0) return;
+      if (a === 0 && b === 0 && c === 0 && d === 0) return;
     }
     throw new Error('drain did not settle');
   }
