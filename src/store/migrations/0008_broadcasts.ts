@@ -16,7 +16,7 @@ import { sql, type Kysely } from 'kysely';
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('broadcasts').addColumn('skipped', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-  await sql`create index broadcasts_completed on broadcasts (workspace_id, completed_at) where completed_at is not null`.execute(db);
+  await sql`create index broadcasts_completed on broadcasts (workspace_id, completed_at, id) where completed_at is not null`.execute(db);
   await sql`create index messages_inbound on messages (workspace_id, id) where direction = 'inbound'`.execute(db);
   await sql`create index messages_inbound_kind on messages (workspace_id, kind, id) where direction = 'inbound'`.execute(db);
   await db.schema.createIndex('sessions_workspace_kind').on('sessions').columns(['workspace_id', 'kind', 'id']).execute();
