@@ -138,8 +138,10 @@ export function parseScheduledAt(value: unknown, now: number): { at: number } | 
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
     return { problem: 'must be an ISO 8601 date-time with a time zone, such as 2026-05-07T09:00:00Z' };
   }
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
   const at = Date.parse(text);
-  if (Number.isNaN(at)) return { problem: 'is not a valid date-time' };
+  // Date.parse rolls 2026-02-30 over to March 2nd: a day the month lacks is a mistake.
+  if (Number.isNaN(at) || new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return { problem: 'is not a valid date-time' };
   if (at < now - scheduleSkewMs) return { problem: `is in the past (${new Date(at).toISOString()}); give a future time, or send it now with /send` };
   return { at: Math.max(at, now) };
 }

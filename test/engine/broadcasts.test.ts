@@ -7,7 +7,7 @@ import { SandboxOnlyRegistry } from '../../src/engine/channel-registry.js';
 import { addTag, createOrUpsertContact } from '../../src/engine/contact-service.js';
 import type { Context } from '../../src/engine/context.js';
 import { Worker } from '../../src/engine/worker.js';
-import { openDatabase } from '../../src/store/database.js';
+import { openDatabase, type Dialect } from '../../src/store/database.js';
 import { insertTemplate } from '../../src/store/template-repository.js';
 import { createTestContext, type TestContext } from '../support/app.js';
 import { dialects } from '../support/databases.js';
@@ -17,43 +17,49 @@ import { dialects } from '../support/databases.js';
  * cursor commit together or not at all, so the next worker resumes exactly after the
  * last committed chunk, and no contact is ever queued twice.
  */
-describe.each(dialects)('broadcast expansion under crashes and concurrency on %s', (dialect) => {
+/** A workspace with an approved template, and helpers to tag an audience and start a broadcast to it. */
+function broadcastFixture(dialect: Dialect) {
   const clock = new ManualClock(Date.UTC(2026, 4, 7, 8, 0, 0));
-  let ctx: TestContext;
-  let workspaceId: string;
-  let templateId: string;
+  const f = {
+    clock,
+    ctx: null as unknown as TestContext,
+    workspaceId: '',
+    templateId: newId(),
+    phones: 0,
+    async setUp() {
+      f.ctx = await createTestContext(dialect, { clock });
+      f.workspaceId = (await createWorkspace(f.ctx, 'Broadcasts')).id;
+      await insertTemplate(f.ctx.database.db, {
+        id: f.templateId, workspace_id: f.workspaceId, name: 'notice', language: 'en', category: 'UTILITY', status: 'APPROVED',
+        components: JSON.stringify({ body: 'Notice for {{1}}' }), provider_template_id: null, rejected_reason: null, created_at: clock.now(), updated_at: clock.now(),
+      });
+    },
+    async audience(tag: string, size: number): Promise<string[]> {
+      const ids: string[] = [];
+      for (let i = 0; i < size; i += 1) {
+        f.phones += 1;
+        const { contact } = await createOrUpsertContact(f.ctx, f.workspaceId, { phone: `+1415557${String(f.phones).padStart(4, '0')}`, first_name: `P${i}` }, { source: 'api' });
+        await addTag(f.ctx, f.workspaceId, { contact_id: contact.id, tag });
+        ids.push(contact.id);
+      }
+      return ids;
+    },
+    async startBroadcast(tag: string): Promise<string> {
+      const created = await createBroadcast(f.ctx, f.workspaceId, { template_id: f.templateId, variables: { '1': '{{first_name}}' }, audience: { tag } });
+      await sendBroadcast(f.ctx, f.workspaceId, created.id);
+      return created.id;
+    },
+    messagesOf: (broadcastId: string) => f.ctx.database.db.selectFrom('messages').select(['contact_id', 'status']).where('broadcast_id', '=', broadcastId).execute(),
+    broadcastRow: (id: string) => f.ctx.database.db.selectFrom('broadcasts').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+  };
+  return f;
+}
 
-  beforeAll(async () => {
-    ctx = await createTestContext(dialect, { clock });
-    workspaceId = (await createWorkspace(ctx, 'Crashes')).id;
-    templateId = newId();
-    await insertTemplate(ctx.database.db, {
-      id: templateId, workspace_id: workspaceId, name: 'notice', language: 'en', category: 'UTILITY', status: 'APPROVED',
-      components: JSON.stringify({ body: 'Notice for {{1}}' }), provider_template_id: null, rejected_reason: null, created_at: clock.now(), updated_at: clock.now(),
-    });
-  });
-  afterAll(async () => ctx.database.close());
-
-  let phones = 0;
-  async function audience(tag: string, size: number): Promise<string[]> {
-    const ids: string[] = [];
-    for (let i = 0; i < size; i += 1) {
-      phones += 1;
-      const { contact } = await createOrUpsertContact(ctx, workspaceId, { phone: `+1415557${String(phones).padStart(4, '0')}`, first_name: `P${i}` }, { source: 'api' });
-      await addTag(ctx, workspaceId, { contact_id: contact.id, tag });
-      ids.push(contact.id);
-    }
-    return ids;
-  }
-
-  async function startBroadcast(tag: string): Promise<string> {
-    const created = await createBroadcast(ctx, workspaceId, { template_id: templateId, variables: { '1': '{{first_name}}' }, audience: { tag } });
-    await sendBroadcast(ctx, workspaceId, created.id);
-    return created.id;
-  }
-
-  const messagesOf = (broadcastId: string) => ctx.database.db.selectFrom('messages').select(['contact_id', 'status']).where('broadcast_id', '=', broadcastId).execute();
-  const broadcastRow = (id: string) => ctx.database.db.selectFrom('broadcasts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+describe.each(dialects)('broadcast expansion under crashes on %s', (dialect) => {
+  const f = broadcastFixture(dialect);
+  const { clock, audience, startBroadcast, messagesOf, broadcastRow } = f;
+  beforeAll(() => f.setUp());
+  afterAll(() => f.ctx.database.close());
 
   it('resumes after a worker dies mid-chunk exactly where the last commit left off, queueing no contact twice', async () => {
     const contacts = await audience('resume', 7);
@@ -64,8 +70,8 @@ describe.each(dialects)('broadcast expansion under crashes and concurrency on %s
 
     // A worker queues its chunk and dies before committing: as if nothing happened.
     await expect(
-      ctx.database.db.transaction().execute(async (trx) => {
-        expect(await queueBroadcastChunk(ctx, trx, channels, options)).toMatchObject({ kind: 'queued', broadcastId: id, queued: 3 });
+      f.ctx.database.db.transaction().execute(async (trx) => {
+        expect(await queueBroadcastChunk(f.ctx, trx, channels, options)).toMatchObject({ kind: 'queued', broadcastId: id, queued: 3 });
         throw killed;
       }),
     ).rejects.toBe(killed);
@@ -73,12 +79,12 @@ describe.each(dialects)('broadcast expansion under crashes and concurrency on %s
     expect(await broadcastRow(id)).toMatchObject({ status: 'sending', cursor: null, recipients: 0 });
 
     // The next worker commits the first chunk; another dies during the second.
-    await ctx.database.db.transaction().execute((trx) => queueBroadcastChunk(ctx, trx, channels, options));
+    await f.ctx.database.db.transaction().execute((trx) => queueBroadcastChunk(f.ctx, trx, channels, options));
     const afterFirst = await broadcastRow(id);
     expect(afterFirst).toMatchObject({ recipients: 3, cursor: [...contacts].sort()[2] });
     await expect(
-      ctx.database.db.transaction().execute(async (trx) => {
-        await queueBroadcastChunk(ctx, trx, channels, options);
+      f.ctx.database.db.transaction().execute(async (trx) => {
+        await queueBroadcastChunk(f.ctx, trx, channels, options);
         throw killed;
       }),
     ).rejects.toBe(killed);
@@ -86,7 +92,7 @@ describe.each(dialects)('broadcast expansion under crashes and concurrency on %s
     expect(await broadcastRow(id)).toMatchObject({ recipients: 3, cursor: afterFirst.cursor });
 
     // A worker that carries on to the end: every contact once.
-    const worker = new Worker(ctx, channels, ctx.versions, null, { batchSize: 100, pollIntervalMs: 50, dispatchConcurrency: 4, broadcastChunkSize: 3 });
+    const worker = new Worker(f.ctx, channels, f.ctx.versions, null, { batchSize: 100, pollIntervalMs: 50, dispatchConcurrency: 4, broadcastChunkSize: 3 });
     for (let i = 0; i < 10 && (await broadcastRow(id)).status !== 'completed'; i += 1) {
       await worker.drain();
       clock.advance(1000);
@@ -115,7 +121,7 @@ describe.each(dialects)('broadcast expansion under crashes and concurrency on %s
       }
       return send(message);
     };
-    const worker = new Worker(ctx, flaky, ctx.versions, null, { batchSize: 100, pollIntervalMs: 50, dispatchConcurrency: 4 });
+    const worker = new Worker(f.ctx, flaky, f.ctx.versions, null, { batchSize: 100, pollIntervalMs: 50, dispatchConcurrency: 4 });
     await worker.runBroadcastsOnce();
     expect(await broadcastRow(poisoned)).toMatchObject({ status: 'sending', recipients: 0, error: 'adapter exploded', due_at: clock.now() + 60_000 });
     expect(await broadcastRow(healthy)).toMatchObject({ status: 'completed', recipients: 2 });
@@ -124,15 +130,23 @@ describe.each(dialects)('broadcast expansion under crashes and concurrency on %s
     expect(await broadcastRow(poisoned)).toMatchObject({ status: 'completed', recipients: 2 });
     expect(await messagesOf(poisoned)).toHaveLength(2);
   });
+});
 
-  it.skipIf(dialect !== 'postgres')('shares one broadcast between two workers on separate connections, each contact queued once', async () => {
+/** PostgreSQL only: SQLite has one writer, so two workers there never overlap. */
+describe.each(dialects.filter((d) => d === 'postgres'))('two broadcast workers at once on %s', (dialect) => {
+  const f = broadcastFixture(dialect);
+  const { audience, startBroadcast, messagesOf, broadcastRow } = f;
+  beforeAll(() => f.setUp());
+  afterAll(() => f.ctx.database.close());
+
+  it('shares one broadcast between two workers on separate connections, each contact queued once', async () => {
     const contacts = await audience('shared', 40);
     const id = await startBroadcast('shared');
-    const other = openDatabase({ databaseUrl: ctx.database.databaseUrl, dataDir: ctx.database.dataDir });
+    const other = openDatabase({ databaseUrl: f.ctx.database.databaseUrl, dataDir: f.ctx.database.dataDir });
     try {
       const channels = new SandboxOnlyRegistry();
       const options = { batchSize: 100, pollIntervalMs: 50, dispatchConcurrency: 4, broadcastChunkSize: 4 };
-      const workers = [new Worker(ctx, channels, ctx.versions, null, options), new Worker({ ...ctx, database: other } as Context, channels, ctx.versions, null, options)];
+      const workers = [new Worker(f.ctx, channels, f.ctx.versions, null, options), new Worker({ ...f.ctx, database: other } as Context, channels, f.ctx.versions, null, options)];
       // Both claim at once, over and over: SKIP LOCKED hands each chunk to one of them.
       for (let round = 0; round < 10; round += 1) await Promise.all(workers.map((w) => w.runBroadcastsOnce()));
       const messages = await messagesOf(id);
