@@ -68,7 +68,7 @@ export interface BroadcastView {
   scheduled_at: string | null;
   started_at: string | null;
   completed_at: string | null;
-  /** Contacts a message was queued for so far. */
+  /** Contacts a message was addressed to so far (the skipped ones aside; see `counts` for what became of them). */
   recipients: number;
   /** Contacts of the audience left out: opted out of WhatsApp, or without a phone. */
   skipped: number;
@@ -434,7 +434,7 @@ export type ChunkOutcome =
 const waitForQueueMs = 1000;
 
 function failBroadcast(trx: Tx, row: BroadcastRow, error: string, now: number): Promise<void> {
-  return repo.saveBroadcast(trx, row.id, { status: 'failed', error, due_at: null, lease_until: null, updated_at: now, started_at: row.started_at ?? now });
+  return repo.saveBroadcast(trx, row.id, { status: 'failed', error, due_at: null, lease_until: null, updated_at: now });
 }
 
 /**

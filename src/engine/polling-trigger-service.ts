@@ -135,7 +135,7 @@ export interface CampaignSentItem {
   audience_tag: string | null;
   audience_segment_id: string | null;
   audience_list_id: string | null;
-  /** Contacts a message was queued for. */
+  /** Contacts a message was addressed to (the skipped ones aside). */
   recipients: number;
   /** Contacts left out: opted out of WhatsApp, or without a phone. */
   skipped: number;

@@ -25,7 +25,7 @@ const audience = z
 
 const broadcastShape =
   'A broadcast is {id, name, status (draft, scheduled, sending, completed, failed, cancelled), template_id, template_name, language, variables, audience, ' +
-  'scheduled_at, started_at, completed_at, recipients (contacts a message was queued for), skipped (opted out of WhatsApp or without a phone), ' +
+  'scheduled_at, started_at, completed_at, recipients (contacts a message was addressed to), skipped (opted out of WhatsApp or without a phone), ' +
   'counts {queued, sent, delivered, read, failed, skipped, cancelled}, error, created_at, updated_at}.';
 
 export function broadcastTools(ctx: Context): Tool[] {

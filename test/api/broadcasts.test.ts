@@ -231,7 +231,7 @@ describe.each(dialects)('broadcasts on %s (sandbox sent inline)', (dialect) => {
     await t.ctx.database.db.updateTable('templates').set({ status: 'REJECTED' }).where('id', '=', id).execute();
     clock.advance(hour);
     await worker.drain();
-    expect(await read(created.id)).toMatchObject({ status: 'failed', error: expect.stringContaining('no longer approved'), recipients: 0 });
+    expect(await read(created.id)).toMatchObject({ status: 'failed', error: expect.stringContaining('no longer approved'), recipients: 0, started_at: null });
   });
 
   it('lists broadcasts newest first, page by page, and filters by status', async () => {

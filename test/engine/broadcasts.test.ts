@@ -6,6 +6,7 @@ import { createBroadcast, queueBroadcastChunk, sendBroadcast } from '../../src/e
 import { SandboxOnlyRegistry } from '../../src/engine/channel-registry.js';
 import { addTag, createOrUpsertContact } from '../../src/engine/contact-service.js';
 import type { Context } from '../../src/engine/context.js';
+import { LocalWaker } from '../../src/engine/waker.js';
 import { Worker } from '../../src/engine/worker.js';
 import { openDatabase, type Dialect } from '../../src/store/database.js';
 import { insertTemplate } from '../../src/store/template-repository.js';
@@ -158,4 +159,42 @@ describe.each(dialects.filter((d) => d === 'postgres'))('two broadcast workers a
       await other.close();
     }
   });
+});
+
+describe.each(dialects)('the broadcast loop of a running worker on %s', (dialect) => {
+  const waker = new LocalWaker();
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = { ...(await createTestContext(dialect)), wake: waker };
+  });
+  afterAll(async () => ctx.database.close());
+
+  it('sends a scheduled broadcast at its time, woken by the scheduling rather than by a poll', async () => {
+    const workspaceId = (await createWorkspace(ctx, 'Live')).id;
+    const templateId = newId();
+    await insertTemplate(ctx.database.db, {
+      id: templateId, workspace_id: workspaceId, name: 'live', language: 'en', category: 'UTILITY', status: 'APPROVED',
+      components: JSON.stringify({ body: 'Live' }), provider_template_id: null, rejected_reason: null, created_at: Date.now(), updated_at: Date.now(),
+    });
+    const { contact } = await createOrUpsertContact(ctx, workspaceId, { phone: '+14155559001' });
+    // A poll interval of a minute: only the wake-up and the due time can explain a send within seconds.
+    const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, { batchSize: 100, pollIntervalMs: 60_000, dispatchConcurrency: 4 });
+    worker.start();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const at = Date.now() + 1500;
+      const created = await createBroadcast(ctx, workspaceId, { template_id: templateId, audience: { contact_ids: [contact.id] }, scheduled_at: new Date(at).toISOString() });
+      const deadline = Date.now() + 15_000;
+      let sentAt: number | null = null;
+      while (sentAt === null && Date.now() < deadline) {
+        const message = await ctx.database.db.selectFrom('messages').select('sent_at').where('broadcast_id', '=', created.id).executeTakeFirst();
+        sentAt = message?.sent_at ?? null;
+        if (sentAt === null) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(sentAt, 'the broadcast was not sent').not.toBeNull();
+      expect(sentAt!).toBeGreaterThanOrEqual(at);
+    } finally {
+      await worker.stop();
+    }
+  }, 30_000);
 });

@@ -95,7 +95,7 @@ const BroadcastSchema = Type.Object(
     scheduled_at: Nullable(Timestamp),
     started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
-    recipients: Type.Integer({ description: 'Contacts a message was queued for so far' }),
+    recipients: Type.Integer({ description: 'Contacts a message was addressed to so far (the skipped ones aside); counts says what became of them' }),
     skipped: Type.Integer({ description: 'Contacts left out: opted out of WhatsApp, or without a phone' }),
     counts: Type.Object(
       {

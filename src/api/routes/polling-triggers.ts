@@ -63,7 +63,7 @@ const CampaignSent = Type.Object({
   audience_tag: Text,
   audience_segment_id: Text,
   audience_list_id: Text,
-  recipients: Type.Integer({ description: 'Contacts a message was queued for' }),
+  recipients: Type.Integer({ description: 'Contacts a message was addressed to (the skipped ones aside)' }),
   skipped: Type.Integer({ description: 'Contacts left out: opted out of WhatsApp, or without a phone' }),
   scheduled_at: Nullable(Timestamp),
   started_at: Nullable(Timestamp),
