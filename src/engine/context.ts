@@ -32,6 +32,8 @@ export interface Waker {
   messages(): void;
   /** Webhook deliveries were queued (called inside the queuing transaction: see WakeRelay). */
   webhooks(): void;
+  /** A broadcast became due (sent now, or scheduled). */
+  broadcasts(): void;
 }
 
-export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined, webhooks: () => undefined };
+export const noopWaker: Waker = { sessions: () => undefined, messages: () => undefined, webhooks: () => undefined, broadcasts: () => undefined };

@@ -92,6 +92,7 @@ export function toMessageView(row: messagesRepo.MessageRow) {
     session_id: row.session_id,
     definition_id: row.definition_id,
     node_id: row.node_id,
+    broadcast_id: row.broadcast_id,
     to: row.direction === 'outbound' ? row.recipient : null,
     kind: row.kind,
     content: parseJson<Record<string, unknown>>(row.content, {}),
@@ -110,10 +111,10 @@ export function toMessageView(row: messagesRepo.MessageRow) {
 export async function listMessages(
   ctx: Context,
   workspaceId: string,
-  query: { contact_id?: string; session_id?: string; definition_id?: string; channel?: string; direction?: string; status?: string; cursor?: string; limit?: number },
+  query: { contact_id?: string; session_id?: string; definition_id?: string; broadcast_id?: string; channel?: string; direction?: string; status?: string; cursor?: string; limit?: number },
 ) {
   const limit = query.limit ?? 50;
-  for (const field of ['contact_id', 'session_id', 'definition_id'] as const) {
+  for (const field of ['contact_id', 'session_id', 'definition_id', 'broadcast_id'] as const) {
     const value = query[field];
     if (value !== undefined && !isUuid(value)) return { data: [], next_cursor: null };
   }
@@ -121,6 +122,7 @@ export async function listMessages(
     contactId: query.contact_id,
     sessionId: query.session_id,
     definitionId: query.definition_id,
+    broadcastId: query.broadcast_id,
     channel: query.channel,
     direction: query.direction,
     status: query.status,

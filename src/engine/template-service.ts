@@ -21,6 +21,7 @@ import {
 import { listProviderSettingsByChannel } from '../store/provider-settings-repository.js';
 import * as templates from '../store/template-repository.js';
 import type { TemplateRow } from '../store/template-repository.js';
+import type { Db } from '../store/database.js';
 import { findWorkspace } from '../store/workspace-repository.js';
 import { findOrCreateContactByPhone } from './contact-service.js';
 import type { Context } from './context.js';
@@ -359,7 +360,8 @@ export interface SendTemplateInput {
 /** `en_US` and `en` share the base language `en`. */
 const baseLanguage = (code: string) => code.toLowerCase().split(/[_-]/)[0]!;
 
-function pickLanguage(approved: TemplateRow[], wanted: Array<string | null | undefined>): TemplateRow | undefined {
+/** The first approved language matching one of `wanted`, exactly, then by base language. */
+export function pickLanguage(approved: TemplateRow[], wanted: Array<string | null | undefined>): TemplateRow | undefined {
   for (const code of wanted) {
     if (!code) continue;
     const exact = approved.find((r) => r.language.toLowerCase() === code.toLowerCase().replace('-', '_'));
@@ -371,39 +373,43 @@ function pickLanguage(approved: TemplateRow[], wanted: Array<string | null | und
 }
 
 /**
- * send-template-message: upserts the contact by phone, picks the language (the one
- * asked for; else the contact's, then the workspace's; else the template's first
- * approved one), checks every placeholder is filled, and queues the message.
- * Templates may be sent outside the 24-hour window.
+ * The approved languages among a template's, and the one `language` asks for when
+ * given. Refused, naming the field: a template with no approved language (422
+ * `business_rule`, `template_status`), and a language that is not approved (422).
  */
-export async function sendTemplateMessage(ctx: Context, workspaceId: string, input: SendTemplateInput) {
-  const db = ctx.database.db;
-  const row = await requireTemplate(ctx, workspaceId, input.template_id);
-  const languages = await templates.listTemplateLanguages(db, workspaceId, row.name);
+export function sendableLanguages(row: TemplateRow, languages: TemplateRow[], language?: string): { approved: TemplateRow[]; chosen: TemplateRow | undefined } {
   const approved = languages.filter((r) => r.status === 'APPROVED');
   if (approved.length === 0) {
-    throw new AppError('business_rule', `Template "${row.name}" is not approved (status ${row.status}); only APPROVED templates can be sent`, {
-      extra: { template_status: row.status },
-    });
+    const message = `Template "${row.name}" is not approved (status ${row.status}); only APPROVED templates can be sent`;
+    throw new AppError('business_rule', message, { errors: { template_id: [message] }, extra: { template_status: row.status } });
   }
-  let chosen: TemplateRow | undefined;
-  if (input.language !== undefined && input.language !== '') {
-    chosen = pickLanguage(approved, [input.language]);
-    if (!chosen) {
-      const pending = languages.find((r) => r.language.toLowerCase() === input.language!.toLowerCase());
-      if (pending) throw new AppError('business_rule', `Template "${row.name}" is not approved in ${pending.language} (status ${pending.status})`, { extra: { template_status: pending.status } });
-      throw invalid('language', `has no approved translation of "${row.name}"; approved languages: ${approved.map((r) => r.language).join(', ')}`);
-    }
+  if (language === undefined || language === '') return { approved, chosen: undefined };
+  const chosen = pickLanguage(approved, [language]);
+  if (chosen) return { approved, chosen };
+  const pending = languages.find((r) => r.language.toLowerCase() === language.toLowerCase());
+  if (pending) {
+    const message = `Template "${row.name}" is not approved in ${pending.language} (status ${pending.status})`;
+    throw new AppError('business_rule', message, { errors: { language: [message] }, extra: { template_status: pending.status } });
   }
-  const contact = (await findOrCreateContactByPhone(ctx, workspaceId, input.phone, { source: 'api', optedIn: true })).contact;
-  if (!chosen) {
-    const workspace = await findWorkspace(db, workspaceId);
-    const settings = parseJson<Record<string, unknown>>(workspace?.settings, {});
-    const workspaceLanguage = typeof settings.language === 'string' ? settings.language : typeof settings.default_language === 'string' ? settings.default_language : null;
-    chosen = pickLanguage(approved, [contact.language, workspaceLanguage]) ?? approved[0]!;
-  }
+  throw invalid('language', `has no approved translation of "${row.name}"; approved languages: ${approved.map((r) => r.language).join(', ')}`);
+}
+
+/** The workspace's own language setting (`language` or `default_language`), if it has one. */
+export async function workspaceLanguage(db: Db, workspaceId: string): Promise<string | null> {
+  const workspace = await findWorkspace(db, workspaceId);
+  const settings = parseJson<Record<string, unknown>>(workspace?.settings, {});
+  return typeof settings.language === 'string' ? settings.language : typeof settings.default_language === 'string' ? settings.default_language : null;
+}
+
+/**
+ * The content of a send of this template language with these placeholder values:
+ * every placeholder filled (else 422 `template_variables_missing` with
+ * `expected_placeholders` and `missing`), every value within WhatsApp's limits (else
+ * 422 naming the variable the caller gave, not the wire field).
+ */
+export function templateContent(chosen: TemplateRow, variables: Record<string, string>): RenderedContent {
   const components = componentsOf(chosen);
-  const filled = fillTemplate(components, input.variables ?? {});
+  const filled = fillTemplate(components, variables);
   if (!filled.ok) {
     throw new AppError('template_variables_missing', `Template "${chosen.name}" (${chosen.language}) needs the variables ${filled.missing.join(', ')}`, {
       errors: Object.fromEntries(filled.missing.map((key) => [`variables.${key}`, [`variables.${key} is required`]])),
@@ -413,7 +419,7 @@ export async function sendTemplateMessage(ctx: Context, workspaceId: string, inp
   const content: RenderedContent = { kind: 'template', name: chosen.name, language: chosen.language, components: filled.values };
   const problems = validateWhatsAppContent(content);
   if (problems.length > 0) {
-    // Name the variable the caller gave, not the wire field: components.body.0 is variables["1"].
+    // components.body.0 is variables["1"]: name what the caller gave.
     const placeholders = placeholdersOf(components);
     const field = (wire: string) => {
       const [, part, index] = /^components\.(header|body|buttons)\.(\d+)/.exec(wire) ?? [];
@@ -423,6 +429,22 @@ export async function sendTemplateMessage(ctx: Context, workspaceId: string, inp
     };
     throw invalidFields(Object.fromEntries(problems.map((p) => [field(p.field), [`${field(p.field)} ${p.problem}`]])));
   }
+  return content;
+}
+
+/**
+ * send-template-message: upserts the contact by phone, picks the language (the one
+ * asked for; else the contact's, then the workspace's; else the template's first
+ * approved one), checks every placeholder is filled, and queues the message.
+ * Templates may be sent outside the 24-hour window.
+ */
+export async function sendTemplateMessage(ctx: Context, workspaceId: string, input: SendTemplateInput) {
+  const db = ctx.database.db;
+  const row = await requireTemplate(ctx, workspaceId, input.template_id);
+  const { approved, chosen: asked } = sendableLanguages(row, await templates.listTemplateLanguages(db, workspaceId, row.name), input.language);
+  const contact = (await findOrCreateContactByPhone(ctx, workspaceId, input.phone, { source: 'api', optedIn: true })).contact;
+  const chosen = asked ?? pickLanguage(approved, [contact.language, await workspaceLanguage(db, workspaceId)]) ?? approved[0]!;
+  const content = templateContent(chosen, input.variables ?? {});
   const queued = await queueDirectMessage(ctx, {
     workspaceId,
     contactId: contact.id,

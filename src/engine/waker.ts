@@ -4,17 +4,19 @@ import type { Logger } from 'pino';
 import type { Database } from '../store/database.js';
 import type { Waker } from './context.js';
 
-/** The loops a wake-up can be for. */
-export type WakeKind = 'sessions' | 'messages' | 'webhooks';
+/** The worker loops a wake-up can be for. */
+export type WakeKind = 'sessions' | 'messages' | 'webhooks' | 'broadcasts';
+const wakeKinds: readonly WakeKind[] = ['sessions', 'messages', 'webhooks', 'broadcasts'];
 
 /**
- * Wakes the local scheduler, dispatcher and webhook delivery loops at once instead of
- * at their next poll. On PostgreSQL a LISTEN connection relays other processes'
- * NOTIFYs here, so an enrollment made by any API process starts at once on any worker.
+ * Wakes the local scheduler, dispatcher, webhook delivery and broadcast loops at once
+ * instead of at their next poll. On PostgreSQL a LISTEN connection relays other
+ * processes' NOTIFYs here, so an enrollment made by any API process starts at once on
+ * any worker.
  */
 export class LocalWaker implements Waker {
-  private readonly waiters: Record<WakeKind, Array<() => void>> = { sessions: [], messages: [], webhooks: [] };
-  private readonly pending: Record<WakeKind, boolean> = { sessions: false, messages: false, webhooks: false };
+  private readonly waiters: Record<WakeKind, Array<() => void>> = { sessions: [], messages: [], webhooks: [], broadcasts: [] };
+  private readonly pending: Record<WakeKind, boolean> = { sessions: false, messages: false, webhooks: false, broadcasts: false };
 
   sessions(): void {
     this.wake('sessions');
@@ -26,6 +28,10 @@ export class LocalWaker implements Waker {
 
   webhooks(): void {
     this.wake('webhooks');
+  }
+
+  broadcasts(): void {
+    this.wake('broadcasts');
   }
 
   wake(what: WakeKind): void {
@@ -65,9 +71,8 @@ export class PostgresWakeListener {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (msg) => {
-      if (msg.payload === 'messages') this.waker.messages();
-      else if (msg.payload === 'webhooks') this.waker.webhooks();
-      else this.waker.sessions();
+      const kind = wakeKinds.find((k) => k === msg.payload);
+      this.waker.wake(kind ?? 'sessions');
     });
     client.on('error', (error) => {
       this.log.warn({ err: error }, 'wake-up listener lost its connection; polling until it is back');
@@ -94,8 +99,8 @@ export class PostgresWakeListener {
  * once per `throttleMs` per kind: a burst of enrollments costs one notification.
  */
 export class WakeRelay implements Waker {
-  private readonly lastSent: Record<WakeKind, number> = { sessions: 0, messages: 0, webhooks: 0 };
-  private readonly pending: Record<WakeKind, boolean> = { sessions: false, messages: false, webhooks: false };
+  private readonly lastSent: Record<WakeKind, number> = { sessions: 0, messages: 0, webhooks: 0, broadcasts: 0 };
+  private readonly pending: Record<WakeKind, boolean> = { sessions: false, messages: false, webhooks: false, broadcasts: false };
   private webhookTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -130,6 +135,11 @@ export class WakeRelay implements Waker {
       this.relay('webhooks');
     }, this.webhookDelayMs);
     this.webhookTimer.unref();
+  }
+
+  broadcasts(): void {
+    this.local?.broadcasts();
+    this.relay('broadcasts');
   }
 
   private relay(what: WakeKind): void {

@@ -18,6 +18,8 @@ import { applyContactChanges as applyAutomation, recheckSegments, reportEngageme
 import { writePendingSequences } from './enrichment-service.js';
 import type { VersionCache } from './version-cache.js';
 import type { LocalWaker, WakeKind } from './waker.js';
+import { runBroadcasts } from './broadcast-service.js';
+import { nextBroadcastDueAt } from '../store/broadcast-repository.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
@@ -34,7 +36,12 @@ export interface WorkerOptions {
   dispatchConcurrency: number;
   /** How long a claimed message stays leased to this worker before another may retry it. */
   leaseMs?: number;
+  /** Contacts of a broadcast queued per transaction (default 1000). */
+  broadcastChunkSize?: number;
 }
+
+/** Broadcast chunks one pass of the broadcast loop queues before it looks again. */
+const broadcastChunksPerPass = 10;
 
 interface PendingCall {
   sessionId: string;
@@ -71,9 +78,11 @@ export class Worker {
     if (this.running) return;
     this.running = true;
     this.loops = [
-      this.loop('sessions', () => this.runSchedulerOnce()),
-      this.loop('messages', () => this.runDispatcherOnce()),
-      this.loop('webhooks', () => this.runWebhooksOnce()),
+      this.loop('sessions', () => this.runSchedulerOnce(), this.options.batchSize),
+      this.loop('messages', () => this.runDispatcherOnce(), this.options.batchSize),
+      // A pass that delivered anything is followed by another: what it found due may not be all.
+      this.loop('webhooks', () => this.runWebhooksOnce(), 1),
+      this.loop('broadcasts', () => this.runBroadcastsOnce(), broadcastChunksPerPass),
       this.automationLoop(),
     ];
   }
@@ -84,10 +93,12 @@ export class Worker {
     this.waker?.sessions();
     this.waker?.messages();
     this.waker?.webhooks();
+    this.waker?.broadcasts();
     await Promise.all(this.loops);
   }
 
-  private async loop(what: WakeKind, runOnce: () => Promise<number>): Promise<void> {
+  /** Runs `runOnce` until stopped; a pass that handled `full` items or more is followed by another at once. */
+  private async loop(what: WakeKind, runOnce: () => Promise<number>, full: number): Promise<void> {
     let failures = 0;
     while (this.running) {
       let processed = 0;
@@ -101,7 +112,7 @@ export class Worker {
         continue;
       }
       if (!this.running) break;
-      if (processed >= this.options.batchSize) continue;
+      if (processed >= full) continue;
       const delay = await this.sleepFor(what);
       if (delay > 0) {
         if (this.waker) await this.waker.sleep(what, delay);
@@ -136,7 +147,13 @@ export class Worker {
   private async sleepFor(what: WakeKind): Promise<number> {
     const db = this.ctx.database.db;
     const next =
-      what === 'sessions' ? await sessionsRepo.nextWakeAt(db) : what === 'messages' ? await messagesRepo.nextMessageDueAt(db) : await webhooksRepo.nextDeliveryDueAt(db);
+      what === 'sessions'
+        ? await sessionsRepo.nextWakeAt(db)
+        : what === 'messages'
+          ? await messagesRepo.nextMessageDueAt(db)
+          : what === 'webhooks'
+            ? await webhooksRepo.nextDeliveryDueAt(db)
+            : await nextBroadcastDueAt(db);
     const poll = this.options.pollIntervalMs;
     if (next === null) return poll;
     return Math.max(0, Math.min(poll, next - this.ctx.clock.now()));
@@ -506,14 +523,23 @@ export class Worker {
     return runWebhookDeliveriesOnce(this.ctx);
   }
 
-  /** Tests: runs scheduler, dispatcher and webhook deliveries until none finds due work. */
+  /**
+   * One pass of the broadcast loop: queues up to a few chunks of the broadcasts that
+   * are due (see broadcast-service.ts). Returns how many chunks it queued.
+   */
+  async runBroadcastsOnce(): Promise<number> {
+    return runBroadcasts(this.ctx, this.channels, { chunkSize: this.options.broadcastChunkSize ?? 1000, maxChunks: broadcastChunksPerPass });
+  }
+
+  /** Tests: runs every loop's pass until none finds due work. */
   async drain(maxRounds = 1000): Promise<void> {
     for (let i = 0; i < maxRounds; i += 1) {
       const a = await this.runSchedulerOnce();
+      const d = await this.runBroadcastsOnce();
       const b = await this.runDispatcherOnce();
       const c = await this.runAutomationOnce();
-      const d = await this.runWebhooksOnce();
-      if (a === 0 && b === 0 && c === 0 && d === 0) return;
+      const e = await this.runWebhooksOnce();
+      if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0) return;
     }
     throw new Error('drain did not settle');
   }

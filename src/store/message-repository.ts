@@ -94,6 +94,7 @@ export interface MessageFilter {
   contactId?: string;
   sessionId?: string;
   definitionId?: string;
+  broadcastId?: string;
   channel?: string;
   direction?: string;
   status?: string;
@@ -106,6 +107,7 @@ export async function listMessages(db: Db, workspaceId: string, filter: MessageF
   if (filter.contactId) query = query.where('contact_id', '=', filter.contactId);
   if (filter.sessionId) query = query.where('session_id', '=', filter.sessionId);
   if (filter.definitionId) query = query.where('definition_id', '=', filter.definitionId);
+  if (filter.broadcastId) query = query.where('broadcast_id', '=', filter.broadcastId);
   if (filter.channel) query = query.where('channel', '=', filter.channel as MessageRow['channel']);
   if (filter.direction) query = query.where('direction', '=', filter.direction as MessageRow['direction']);
   if (filter.status) query = query.where('status', '=', filter.status);

@@ -464,7 +464,10 @@ export interface BroadcastTable {
   due_at: number | null;
   lease_until: number | null;
   cursor: string | null;
+  /** Contacts the broadcast reached and queued a message for. */
   recipients: Generated<number>;
+  /** Contacts of the audience it did not message: opted out of WhatsApp, or without a phone. */
+  skipped: Generated<number>;
   error: string | null;
   started_at: number | null;
   completed_at: number | null;

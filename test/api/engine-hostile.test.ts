@@ -12,19 +12,30 @@ function nested(depth: number): unknown {
 describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
   let t: TestApp;
   let sequenceId: string;
+  let templateId: string;
   beforeAll(async () => {
     t = await createTestApp(dialect);
     const created = await t.app.inject({ method: 'POST', url: '/api/v1/sequences', headers: t.auth, payload: { name: 'Target', steps: [{ type: 'sms', text: 'a' }] } });
     sequenceId = created.json().sequence.id;
     await t.app.inject({ method: 'POST', url: `/api/v1/sequences/${sequenceId}/publish`, headers: t.auth });
+    templateId = (await t.app.inject({ method: 'POST', url: '/api/v1/templates', headers: t.auth, payload: { name: 'target', language: 'en', category: 'MARKETING', body: 'Hi {{1}}' } })).json().id;
   });
   afterAll(async () => t.close());
 
   const counts = async () => {
     const db = t.ctx.database.db;
-    const n = async (table: 'definitions' | 'sessions' | 'contacts' | 'messages' | 'definition_versions' | 'webhook_subscriptions' | 'webhook_deliveries') =>
+    const n = async (table: 'definitions' | 'sessions' | 'contacts' | 'messages' | 'definition_versions' | 'webhook_subscriptions' | 'webhook_deliveries' | 'broadcasts') =>
       Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-    return { definitions: await n('definitions'), versions: await n('definition_versions'), sessions: await n('sessions'), contacts: await n('contacts'), messages: await n('messages'), webhooks: await n('webhook_subscriptions'), deliveries: await n('webhook_deliveries') };
+    return {
+      definitions: await n('definitions'),
+      versions: await n('definition_versions'),
+      sessions: await n('sessions'),
+      contacts: await n('contacts'),
+      messages: await n('messages'),
+      webhooks: await n('webhook_subscriptions'),
+      deliveries: await n('webhook_deliveries'),
+      broadcasts: await n('broadcasts'),
+    };
   };
 
   it('refuses each bad request with a clear 4xx and writes nothing', async () => {
@@ -59,6 +70,15 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
       { url: '/api/v1/webhooks', payload: { url: 'https://example.com/hooks', events: [{ type: 'message.received' }] }, field: 'events' },
       { url: '/api/v1/webhooks', payload: { url: 'https://example.com/hooks', events: ['__proto__'] }, field: 'events' },
       { url: '/api/v1/webhooks/not-an-id/rotate-secret', payload: { grace_period_hours: -1 }, field: 'grace_period_hours' },
+      { url: '/api/v1/broadcasts', payload: { template_id: 42, audience: { tag: 'x' } }, field: 'template_id' },
+      { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: { '1': 'a' }, audience: nested(2000) }, field: 'audience' },
+      { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: { '1': huge }, audience: { tag: 'x' } }, field: 'variables' },
+      { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: { '1': 'a' }, audience: { contact_ids: Array.from({ length: 1001 }, () => '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b') } }, field: 'audience.contact_ids' },
+      { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: { '1': 'a' }, audience: { tag: 'x' }, scheduled_at: huge }, field: 'scheduled_at' },
+      { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: ['a'], audience: { tag: 'x' } }, field: 'variables' },
+      { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: { '{{1}}': 'a' }, audience: { tag: 'x' } } },
+      { url: '/api/v1/broadcasts', payload: null, raw: '{"template_id": ', contentType: 'application/json' },
+      { url: '/api/v1/broadcasts/not-an-id/schedule', payload: { scheduled_at: '2030-01-01T00:00:00Z' } },
     ];
     for (const c of cases) {
       const res = c.raw

@@ -3,7 +3,7 @@ import { createTestApp, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { createTestWorker } from '../support/engine.js';
 
-/** Every engine route called with another workspace's token: 404 (or nothing listed), and nothing changes. */
+/** Every engine route called with another workspace's token: 404 (or nothing listed), and nothing changes. Broadcasts included. */
 describe.each(dialects)('workspace isolation of sequences, flows, sessions and messages on %s', (dialect) => {
   let t: TestApp;
   const ids: Record<string, string> = {};
@@ -27,6 +27,10 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     // Nothing listens there: the test event stays pending, retrying.
     ids.webhook = (await post('/api/v1/webhooks', { url: 'http://127.0.0.1:9/hooks', events: ['contact.opted_in'] })).json().id;
     ids.delivery = (await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth })).json().data[0].id;
+    ids.template = (await post('/api/v1/templates', { name: 'mine', language: 'en', category: 'MARKETING', body: 'Hi {{1}}' })).json().id;
+    ids.broadcast = (await post('/api/v1/broadcasts', { template_id: ids.template, variables: { '1': 'you' }, audience: { contact_ids: [ids.contact] } })).json().id;
+    ids.sentBroadcast = (await post('/api/v1/broadcasts', { template_id: ids.template, variables: { '1': 'you' }, audience: { contact_ids: [ids.contact] } })).json().id;
+    await post(`/api/v1/broadcasts/${ids.sentBroadcast}/send`, {});
     await createTestWorker(t.ctx).drain();
     ids.code = (await t.ctx.database.db.selectFrom('discount_codes').select('code').where('workspace_id', '=', t.workspaceId).executeTakeFirstOrThrow()).code;
   });
@@ -98,6 +102,60 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(webhook.json()).toMatchObject({ url: 'http://127.0.0.1:9/hooks', status: 'active', previous_secret_expires_at: null });
     const log = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth });
     expect(log.json().data.map((d: { id: string }) => d.id)).toEqual([ids.delivery]);
+  });
+
+  it('keeps broadcasts to their workspace: 404 for every id-bearing route, nothing listed, nothing changed', async () => {
+    const other = { authorization: `Bearer ${t.other.token}` };
+    const calls: Array<[string, string, object?]> = [
+      ['GET', `/api/v1/broadcasts/${ids.broadcast}`],
+      ['PATCH', `/api/v1/broadcasts/${ids.broadcast}`, { name: 'Stolen' }],
+      ['POST', `/api/v1/broadcasts/${ids.broadcast}/send`, {}],
+      ['POST', `/api/v1/broadcasts/${ids.broadcast}/schedule`, { scheduled_at: '2030-01-01T00:00:00Z' }],
+      ['POST', `/api/v1/broadcasts/${ids.broadcast}/cancel`, {}],
+      ['DELETE', `/api/v1/broadcasts/${ids.broadcast}`],
+      ['DELETE', `/api/v1/broadcasts/${ids.sentBroadcast}`],
+    ];
+    for (const [method, url, payload] of calls) {
+      const res = await t.app.inject({ method: method as 'GET', url, headers: other, ...(payload ? { payload } : {}) });
+      expect({ method, url, status: res.statusCode }).toEqual({ method, url, status: 404 });
+    }
+    for (const url of ['/api/v1/broadcasts', `/api/v1/messages?broadcast_id=${ids.sentBroadcast}`]) {
+      const res = await t.app.inject({ method: 'GET', url, headers: other });
+      expect({ url, status: res.statusCode, data: res.json().data }).toEqual({ url, status: 200, data: [] });
+    }
+    // Another workspace's template and contacts are not theirs to send.
+    const borrowed = await t.app.inject({ method: 'POST', url: '/api/v1/broadcasts', headers: other, payload: { template_id: ids.template, variables: { '1': 'x' }, audience: { contact_ids: [ids.contact] } } });
+    expect(borrowed.statusCode).toBe(422);
+    expect(borrowed.json().errors).toHaveProperty('template_id');
+    const mine = await t.app.inject({ method: 'GET', url: `/api/v1/broadcasts/${ids.broadcast}`, headers: t.auth });
+    expect(mine.json()).toMatchObject({ status: 'draft', name: 'mine' });
+    const sent = await t.app.inject({ method: 'GET', url: `/api/v1/broadcasts/${ids.sentBroadcast}`, headers: t.auth });
+    expect(sent.json()).toMatchObject({ status: 'completed', recipients: 1 });
+  });
+
+  it('asks broadcasts:read to read broadcasts and broadcasts:write to change them', async () => {
+    const { createToken } = await import('../../src/engine/auth-service.js');
+    const reader = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'broadcast reader', scopes: ['broadcasts:read'] });
+    const headers = { authorization: `Bearer ${reader.token}` };
+    expect((await t.app.inject({ method: 'GET', url: `/api/v1/broadcasts/${ids.broadcast}`, headers })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/broadcasts', headers })).statusCode).toBe(200);
+    const writes: Array<[string, string, object?]> = [
+      ['POST', '/api/v1/broadcasts', { template_id: ids.template, variables: { '1': 'x' }, audience: { contact_ids: [ids.contact] } }],
+      ['PATCH', `/api/v1/broadcasts/${ids.broadcast}`, { name: 'x' }],
+      ['POST', `/api/v1/broadcasts/${ids.broadcast}/send`, {}],
+      ['POST', `/api/v1/broadcasts/${ids.broadcast}/schedule`, { scheduled_at: '2030-01-01T00:00:00Z' }],
+      ['POST', `/api/v1/broadcasts/${ids.broadcast}/cancel`, {}],
+      ['DELETE', `/api/v1/broadcasts/${ids.broadcast}`],
+    ];
+    for (const [method, url, payload] of writes) {
+      const res = await t.app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload } : {}) });
+      expect({ method, url, status: res.statusCode }).toEqual({ method, url, status: 403 });
+      expect(res.json().error).toContain('broadcasts:write');
+    }
+    const none = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'no broadcasts', scopes: ['contacts:read'] });
+    const denied = await t.app.inject({ method: 'GET', url: '/api/v1/broadcasts', headers: { authorization: `Bearer ${none.token}` } });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error).toContain('broadcasts:read');
   });
 
   it('answers 403 naming the scope when a token lacks it', async () => {

@@ -5,7 +5,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, createWorkspace, revokeToken } from '../../src/engine/auth-service.js';
-import { getContact } from '../../src/engine/contact-service.js';
+import { addTag, createOrUpsertContact, getContact } from '../../src/engine/contact-service.js';
+import { getBroadcast } from '../../src/engine/broadcast-service.js';
+import { createTemplate } from '../../src/engine/template-service.js';
 import { createTestContext, type TestContext } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { startNudge } from '../support/processes.js';
@@ -126,6 +128,33 @@ describe.each(dialects)('nudge mcp over stdio (%s)', (dialect) => {
     expect(responses.map((r) => r.id)).toEqual([1, 2]);
     expect(responses[1]!.result.isError).toBeFalsy();
     expect(await getContact(ctx, workspaceId, { phone: '+14155550188' })).toMatchObject({ phone: '+14155550188' });
+  });
+
+  it('creates a broadcast draft for an agent on stdio, in the database the API uses', async () => {
+    const template = await createTemplate(ctx, workspaceId, { name: 'stdio_news', language: 'en', category: 'MARKETING', body: 'News for {{1}}' });
+    const { contact } = await createOrUpsertContact(ctx, workspaceId, { phone: '+14155550177' });
+    await addTag(ctx, workspaceId, { contact_id: contact.id, tag: 'stdio-news' });
+    const token = await createToken(ctx, { workspaceId, name: 'broadcaster', scopes: ['broadcasts:*'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'mcp'], { cwd: root, env: { ...env, NUDGE_API_TOKEN: token.token }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const args = { name: 'From stdio', template_id: template.id, variables: { '1': '{{contact.first_name|friend}}' }, audience: { tag: 'stdio-news' } };
+    child.stdin.end(
+      [
+        { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'script', version: '1' } } },
+        { jsonrpc: '2.0', method: 'notifications/initialized' },
+        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'create_broadcast', arguments: args } },
+      ]
+        .map((m) => `${JSON.stringify(m)}\n`)
+        .join(''),
+    );
+    expect(await exited).toBe(0);
+    const responses = stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; result: CallToolResult });
+    expect(responses.map((r) => r.id)).toEqual([1, 2]);
+    const created = JSON.parse(text(responses[1]!.result)) as { id: string; status: string };
+    expect(created).toMatchObject({ status: 'draft' });
+    expect(await getBroadcast(ctx, workspaceId, created.id)).toMatchObject({ name: 'From stdio', status: 'draft', audience: { type: 'tag', tag: 'stdio-news' } });
   });
 
   it('refuses to start without a valid token, saying why on stderr', async () => {

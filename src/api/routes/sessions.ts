@@ -105,6 +105,7 @@ export function registerSessionRoutes(app: App, ctx: Context): void {
           contact_id: Type.Optional(Type.String(uuid)),
           session_id: Type.Optional(Type.String(uuid)),
           definition_id: Type.Optional(Type.String(uuid)),
+          broadcast_id: Type.Optional(Type.String({ ...uuid, description: 'Only the messages of this broadcast' })),
           channel: Type.Optional(Type.Union([Type.Literal('whatsapp'), Type.Literal('sms'), Type.Literal('email')])),
           direction: Type.Optional(Type.Union([Type.Literal('outbound'), Type.Literal('inbound')])),
           status: Type.Optional(Type.String({ maxLength: 20 })),
