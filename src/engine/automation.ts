@@ -7,7 +7,7 @@ import type { AutomationRule } from '../store/audience-repository.js';
 import type { Db, Tx } from '../store/database.js';
 import * as contactsRepo from '../store/engine-contact-repository.js';
 import type { Context } from './context.js';
-import { startSession } from './session-start.js';
+import { resolveAbTest, startSessions } from './session-start.js';
 import { stopSessions } from './session-control.js';
 
 /**
@@ -50,6 +50,9 @@ export interface EnrollmentResult {
   reason?: string;
   sessionId?: string;
   enrollmentKey?: string;
+  /** With an A/B test on the sequence: the side the contact runs, and the definition of that side. */
+  variant?: 'A' | 'B';
+  definitionId?: string;
 }
 
 export interface AutomationOutcome {
@@ -96,35 +99,69 @@ export interface EnrollOptions {
  * and the trigger_fires primary key.
  */
 export async function enrollContact(ctx: Context, trx: Tx | Db, rule: AutomationRule, contactId: string, options: EnrollOptions): Promise<EnrollmentResult> {
-  const base = { sequenceId: rule.id, sequenceName: rule.name, contactId };
-  if (rule.status !== 'active' || rule.current_version_id === null) return { ...base, status: 'skipped', reason: 'not_active' };
-  if (rule.enrollments_paused === 1) return { ...base, status: 'skipped', reason: 'enrollments_paused' };
+  const [result] = await enrollContacts(ctx, trx, rule, [contactId], options);
+  return result!;
+}
+
+/**
+ * enrollContact for many contacts with the same options, in a fixed number of
+ * statements (bulk enrollment and execution call it with hundreds). Results come
+ * back in the order given; a contact given twice starts once, and its second entry
+ * reports `already_enrolled` with the first one's session.
+ */
+export async function enrollContacts(ctx: Context, trx: Tx | Db, rule: AutomationRule, contactIds: readonly string[], options: EnrollOptions): Promise<EnrollmentResult[]> {
+  const base = (contactId: string) => ({ sequenceId: rule.id, sequenceName: rule.name, contactId });
+  const skipAll = (reason: string): EnrollmentResult[] => contactIds.map((contactId) => ({ ...base(contactId), status: 'skipped', reason }));
+  if (contactIds.length === 0) return [];
+  if (rule.status !== 'active' || rule.current_version_id === null) return skipAll('not_active');
+  if (rule.enrollments_paused === 1) return skipAll('enrollments_paused');
   const version = (await ctx.versions.load(trx, [rule.current_version_id])).get(rule.current_version_id);
-  if (!version || version.graph.entry === null) return { ...base, status: 'skipped', reason: 'no_steps' };
+  if (!version || version.graph.entry === null) return skipAll('no_steps');
   const settings = settingsOf(version.body.trigger);
 
   let key = options.enrollmentKey ?? '';
   if (options.enrollmentKey === undefined && settings.enrollmentMode === 'matching_field') {
     const resolved = resolveEnrollmentKey(options.event?.properties ?? {}, settings.enrollmentFieldPath);
-    if (resolved === null) return { ...base, status: 'skipped', reason: 'enrollment_key_missing' };
+    if (resolved === null) return skipAll('enrollment_key_missing');
     key = resolved;
   }
   const now = ctx.clock.now();
+  const unique = [...new Set(contactIds)];
+  let allowed = unique;
+  const once = new Set<string>();
   if (settings.enrollmentMode === 'one_time') {
-    const first = await audience.recordFire(trx, rule.workspace_id, rule.id, contactId, 'once', now);
-    if (!first) return { ...base, status: 'skipped', reason: 'already_enrolled_once' };
+    // A refusal of the A/B variant must not use up the contacts' only run.
+    const test = await resolveAbTest(ctx, trx, rule);
+    if (test !== null && 'reason' in test) return skipAll(test.reason);
+    const first = await audience.recordFires(trx, rule.workspace_id, rule.id, unique, 'once', now);
+    allowed = unique.filter((id) => first.has(id));
+    for (const id of unique) if (!first.has(id)) once.add(id);
   }
-  const started = await startSession(ctx, trx, {
-    definition: rule,
+  const context = toJson(options.context ?? {});
+  const event = options.event ? toJson(options.event.properties) : null;
+  const started = await startSessions(
+    ctx,
+    trx,
+    rule,
     version,
-    contactId,
-    enrollmentKey: key,
-    context: toJson(options.context ?? {}),
-    event: options.event ? toJson(options.event.properties) : null,
-    source: options.source,
+    allowed.map((contactId) => ({ contactId, enrollmentKey: key, context, event, source: options.source })),
+  );
+  const byContact = new Map<string, EnrollmentResult>();
+  allowed.forEach((contactId, i) => {
+    const s = started[i]!;
+    const result: EnrollmentResult = s.refused
+      ? { ...base(contactId), status: 'skipped', reason: s.refused.reason }
+      : { ...base(contactId), status: s.created ? 'enrolled' : 'already_enrolled', sessionId: s.sessionId ?? undefined, enrollmentKey: key, ...(s.variant === null ? {} : { variant: s.variant, definitionId: s.definitionId }) };
+    byContact.set(contactId, result);
   });
-  if (!started.created) return { ...base, status: 'already_enrolled', sessionId: started.sessionId ?? undefined, enrollmentKey: key };
-  return { ...base, status: 'enrolled', sessionId: started.sessionId!, enrollmentKey: key };
+  for (const contactId of once) byContact.set(contactId, { ...base(contactId), status: 'skipped', reason: 'already_enrolled_once' });
+  const seen = new Set<string>();
+  return contactIds.map((contactId) => {
+    const result = byContact.get(contactId)!;
+    if (seen.has(contactId) && result.status === 'enrolled') return { ...result, status: 'already_enrolled' };
+    seen.add(contactId);
+    return result;
+  });
 }
 
 /** Wakes the scheduler after the caller's commit when anything was enrolled. */

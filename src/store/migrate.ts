@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002_channels.js';
 import * as m0003 from './migrations/0003_pending_statuses.js';
 import * as m0004 from './migrations/0004_audiences_and_triggers.js';
 import * as m0005 from './migrations/0005_integrations_surface.js';
+import * as m0009 from './migrations/0009_dashboard_sessions_and_ab.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
 export const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ export const migrations: Record<string, Migration> = {
   '0003_pending_statuses': m0003,
   '0004_audiences_and_triggers': m0004,
   '0005_integrations_surface': m0005,
+  '0009_dashboard_sessions_and_ab': m0009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
