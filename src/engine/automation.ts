@@ -318,6 +318,12 @@ export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceI
   const [rules, segmentRows] = await Promise.all([audience.automationRules(trx, workspaceId), audience.segmentsOf(trx, workspaceId)]);
   const segments = segmentRows.map(loadSegment);
   const now = ctx.clock.now();
+  // Triggers without an event (a contact created, a tag, a list, a segment) start many
+  // contacts in one batch per rule when each contact changes once: a bulk call creating
+  // 100 contacts costs one insert per contact_added rule, not 100. A contact changed
+  // twice keeps the order of the changes (its second change may stop what its first started).
+  const batchable = new Set(changes.map((c) => c.contactId)).size === changes.length;
+  const batched = new Map<AutomationRule, string[]>();
   for (const change of changes) {
     const relevant = segments.filter((s) => affects(s, change, new Set()));
     const { entered, left } = await refreshSegments(trx, workspaceId, change.contactId, relevant, now);
@@ -351,9 +357,11 @@ export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceI
         const result = await frequencyReached(ctx, trx, rule, change, now);
         if (!result) continue;
       }
-      outcome.enrollments.push(await enrollContact(ctx, trx, rule, change.contactId, { source: `trigger:${rule.trigger_type}`, event: change.event ?? null }));
+      if (batchable && !change.event) batched.set(rule, [...(batched.get(rule) ?? []), change.contactId]);
+      else outcome.enrollments.push(await enrollContact(ctx, trx, rule, change.contactId, { source: `trigger:${rule.trigger_type}`, event: change.event ?? null }));
     }
   }
+  for (const [rule, contactIds] of batched) outcome.enrollments.push(...(await enrollContacts(ctx, trx, rule, contactIds, { source: `trigger:${rule.trigger_type}`, event: null })));
   void source;
   return outcome;
 }

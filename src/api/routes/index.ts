@@ -10,6 +10,7 @@ import { registerWebhookSubscriptionRoutes } from './webhook-subscriptions.js';
 import { registerContactRoutes } from './contacts.js';
 import { registerIdentityRoutes } from './identity.js';
 import { registerSendTextMessageRoutes } from './send-text-message.js';
+import { registerSequenceExecutionRoutes } from './sequence-execution.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerSettingsRoutes } from './settings.js';
 import { registerTemplateRoutes } from './templates.js';
@@ -22,6 +23,7 @@ export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerIdentityRoutes(app, ctx);
   registerContactRoutes(app, ctx);
   registerDefinitionRoutes(app, ctx);
+  registerSequenceExecutionRoutes(app, ctx);
   registerAudienceRoutes(app, ctx);
   registerDiscountRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
