@@ -29,6 +29,11 @@ export interface Config {
   readonly ai: { readonly baseUrl: string; readonly apiKey: string | null; readonly model: string; readonly timeoutMs: number } | null;
   readonly stripeBaseUrl: string;
   readonly automationIntervalMs: number;
+  /** Email links go through the signed /t/ redirect that records clicks. */
+  readonly clickTracking: boolean;
+  /** Dashboard sign-in: days a session lasts without use, and sign-in attempts allowed per email and address in 15 minutes. */
+  readonly sessionDays: number;
+  readonly loginAttempts: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -67,6 +72,9 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_AI_TIMEOUT_MS', description: 'Timeout of one request to NUDGE_AI_BASE_URL', example: '60000', defaultValue: '60000' },
   { name: 'NUDGE_STRIPE_BASE_URL', description: 'Base URL of the Stripe API used by discount steps (change it only to point at a test double or proxy)', example: 'https://api.stripe.com', defaultValue: 'https://api.stripe.com' },
   { name: 'NUDGE_AUTOMATION_INTERVAL_MS', description: 'How often a worker looks for inactivity triggers, time-window segment changes and pending AI writing', example: '15000', defaultValue: '15000' },
+  { name: 'NUDGE_CLICK_TRACKING', description: 'on: links in emails go through a signed redirect at NUDGE_PUBLIC_URL/t/… that records each click (A/B test results count them); off: links are sent as written', example: 'on', defaultValue: 'on' },
+  { name: 'NUDGE_SESSION_DAYS', description: 'Days a dashboard sign-in lasts without use (it never lasts more than 30 days, or this many if more)', example: '7', defaultValue: '7' },
+  { name: 'NUDGE_LOGIN_ATTEMPTS', description: 'Dashboard sign-in attempts allowed per email and client address in 15 minutes (ten times as many per email from all addresses) before answering 429', example: '5', defaultValue: '5' },
 ];
 
 export class ConfigError extends Error {
@@ -172,5 +180,8 @@ export function loadConfig(env: Env): Config {
     ai: aiEndpoint(env),
     stripeBaseUrl: httpUrl(env, 'NUDGE_STRIPE_BASE_URL') ?? 'https://api.stripe.com',
     automationIntervalMs: integer(env, 'NUDGE_AUTOMATION_INTERVAL_MS', 100, 3_600_000),
+    clickTracking: oneOf(env, 'NUDGE_CLICK_TRACKING', ['on', 'off'] as const) === 'on',
+    sessionDays: integer(env, 'NUDGE_SESSION_DAYS', 1, 365),
+    loginAttempts: integer(env, 'NUDGE_LOGIN_ATTEMPTS', 1, 1000),
   });
 }

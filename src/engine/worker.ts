@@ -22,6 +22,7 @@ import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
+import { withTrackedLinks } from './link-tracking-service.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -197,6 +198,8 @@ export class Worker {
         for (const m of result.messages) {
           const id = newId(now);
           result.state.last_message_id = id;
+          // Email links are rewritten under this message's id, so each click is credited to it.
+          const content = m.failed ? m.content : withTrackedLinks(ctx, m.content, id);
           const provider = m.failed ? 'none' : this.channels.providerFor(session.workspace_id, m.channel);
           const row: NewMessageRow = {
             id,
@@ -211,7 +214,7 @@ export class Worker {
             provider,
             recipient: m.recipient,
             kind: m.kind,
-            content: toJson(m.content),
+            content: toJson(content),
             marketing: m.marketing ? 1 : 0,
             status: m.failed ? m.failed.status : 'queued',
             provider_message_id: null,
@@ -233,7 +236,7 @@ export class Worker {
             // queued and dispatched in one commit, exactly once, with no lease to expire.
             const adapter = this.channels.adapterFor(session.workspace_id, m.channel, provider);
             if (adapter.inline) {
-              const sent = await adapter.send({ id, workspaceId: session.workspace_id, channel: m.channel, to: m.recipient ?? '', content: m.content });
+              const sent = await adapter.send({ id, workspaceId: session.workspace_id, channel: m.channel, to: m.recipient ?? '', content });
               const outcome = outcomeOf({ id, attempts: 1 }, sent, now);
               Object.assign(row, outcome, { attempts: 1 });
               if (outcome.sent_at !== null) {

@@ -14,6 +14,7 @@ import { registerSequenceExecutionRoutes } from './sequence-execution.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerSettingsRoutes } from './settings.js';
 import { registerTemplateRoutes } from './templates.js';
+import { registerTrackedLinkRoutes } from './tracked-links.js';
 import { registerTwilioWebhookRoutes } from './twilio-webhooks.js';
 import { registerUnsubscribeRoutes } from './unsubscribe.js';
 import { registerWhatsAppWebhookRoutes } from './whatsapp-webhooks.js';
@@ -30,6 +31,7 @@ export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerSettingsRoutes(app, ctx);
   registerSendTextMessageRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
+  registerTrackedLinkRoutes(app, ctx);
   registerWhatsAppWebhookRoutes(app, ctx);
   await registerTwilioWebhookRoutes(app, ctx);
   await registerUnsubscribeRoutes(app, ctx);
