@@ -8,6 +8,7 @@ import { registerMcpRoutes } from './mcp.js';
 import { registerPollingTriggerRoutes } from './polling-triggers.js';
 import { registerWebhookSubscriptionRoutes } from './webhook-subscriptions.js';
 import { registerContactRoutes } from './contacts.js';
+import { registerDashboardRoutes } from './dashboard.js';
 import { registerIdentityRoutes } from './identity.js';
 import { registerSendTextMessageRoutes } from './send-text-message.js';
 import { registerSequenceExecutionRoutes } from './sequence-execution.js';
@@ -22,6 +23,7 @@ import { registerWhatsAppWebhookRoutes } from './whatsapp-webhooks.js';
 /** Every route group. Each group file registers its own routes with their schemas. */
 export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerIdentityRoutes(app, ctx);
+  registerDashboardRoutes(app, ctx);
   registerContactRoutes(app, ctx);
   registerDefinitionRoutes(app, ctx);
   registerSequenceExecutionRoutes(app, ctx);
