@@ -31,6 +31,10 @@ function describe(issue: ValidationIssue, field: string): string {
       return `${field} must be at least ${String(issue.params?.limit)} characters`;
     case 'format':
       return `${field} must be a valid ${String(issue.params?.format)}`;
+    case 'maxItems':
+      return `${field} must hold at most ${String(issue.params?.limit)} items`;
+    case 'minItems':
+      return `${field} must hold at least ${String(issue.params?.limit)} item${issue.params?.limit === 1 ? '' : 's'}`;
     case 'enum':
       return `${field} must be one of ${(issue.params?.allowedValues as unknown[] | undefined)?.join(', ') ?? 'the allowed values'}`;
     default:

@@ -4,7 +4,9 @@ import { AppError } from '../domain/errors.js';
 import { grants, type Scope } from '../domain/scopes.js';
 import { authenticateToken, type Principal } from '../engine/auth-service.js';
 import type { Context } from '../engine/context.js';
+import { authenticateSession, type DashboardAuth } from '../engine/dashboard-auth-service.js';
 import * as guards from '../store/request-guard-repository.js';
+import { readSessionToken, setSessionCookie } from './session-cookie.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,10 +16,45 @@ declare module 'fastify' {
     public?: boolean;
     /** A creating POST: honours Idempotency-Key. */
     idempotent?: boolean;
+    /**
+     * A dashboard route (the internal `/api/...`, not `/api/v1`): authenticated by the
+     * signed-in session's cookie only, never by an API token, and checked against
+     * cross-site request forgery. Sets `request.dashboard`.
+     */
+    session?: boolean;
+    /** A public route a browser calls to change state (sign-in, sign-out): checked against CSRF like session routes. */
+    csrf?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
     idempotency?: { key: string };
+    dashboard?: DashboardAuth;
+  }
+}
+
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The header (and value) every state-changing dashboard request must carry. */
+export const csrfHeader = { name: 'x-requested-with', value: 'nudge' } as const;
+
+/**
+ * Cross-site request forgery defences of dashboard requests that change state: the
+ * `X-Requested-With: nudge` header, which a form on another site cannot send and a
+ * script on another site can only send after a CORS preflight this server never
+ * grants; and, when the browser says where the request comes from (Origin), that
+ * origin must be this server's own (NUDGE_PUBLIC_URL, or the host the request was
+ * sent to). SameSite=Lax on the cookie is a third layer.
+ */
+function checkCsrf(request: FastifyRequest, publicUrl: string): void {
+  if (safeMethods.has(request.method)) return;
+  const marker = request.headers[csrfHeader.name];
+  if (marker !== csrfHeader.value) {
+    throw new AppError('forbidden', 'Dashboard requests that change something must send the header X-Requested-With: nudge (protection against cross-site request forgery)');
+  }
+  const origin = request.headers.origin;
+  if (typeof origin === 'string' && origin !== '') {
+    const allowed = new Set([new URL(publicUrl).origin, `${request.protocol}://${request.host}`]);
+    if (!allowed.has(origin)) throw new AppError('forbidden', `This request comes from another site (Origin ${origin.slice(0, 200)}) and is refused`);
   }
 }
 
@@ -80,15 +117,38 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
   const windowMs = ctx.config.rateLimitWindowSeconds * 1000;
   const idempotencyTtlMs = ctx.config.idempotencyTtlHours * 3_600_000;
 
+  // Internal routes cannot be registered without saying how they authenticate: the
+  // dashboard session, never a token (so a token leaked to a browser extension cannot
+  // drive the dashboard's API, and the dashboard's cookie cannot drive the public one).
+  app.addHook('onRoute', (route) => {
+    const config = (route.config ?? {}) as { session?: boolean; public?: boolean; csrf?: boolean; scope?: string };
+    if (config.session && (config.scope || config.public)) throw new Error(`${route.url}: a session route takes no token scope and is not public`);
+    const internal = route.url.startsWith('/api/') && !route.url.startsWith('/api/v1/');
+    if (internal && !config.session && !(config.public && config.csrf)) {
+      throw new Error(`${route.url}: internal /api routes authenticate by the dashboard session (config.session), or are public with config.csrf (sign-in)`);
+    }
+  });
+
   // onRequest runs before the body is parsed: a bad token costs no parsing.
   app.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config;
+    if (config.session || config.csrf) checkCsrf(request, ctx.config.publicUrl);
     if (config.public) return;
+    if (config.session) {
+      const token = readSessionToken(request);
+      const auth = token === null ? null : await authenticateSession(ctx, token);
+      if (!auth) throw new AppError('unauthorized', 'Sign in first: this dashboard route needs a signed-in session (POST /api/auth/login); API tokens are not accepted here');
+      request.dashboard = auth;
+      // A session whose expiry moved gets its cookie again, with the new lifetime.
+      if (auth.refreshed) setSessionCookie(request, reply, token!, Math.max(1, Math.floor((auth.expiresAt - ctx.clock.now()) / 1000)));
+      await applyRateLimit(request, reply, `user:${auth.userId}`, ctx.config.rateLimit);
+      return;
+    }
     if (request.routeOptions.url === undefined) {
       // An unknown route answers 404 whatever the token; a valid token still counts
       // against its limit and gets the headers, so probing paths is not free.
       const principal = await optionalPrincipal(request);
-      if (principal) await applyRateLimit(request, reply, principal);
+      if (principal) await applyRateLimit(request, reply, principal.tokenId, principal.rateLimit ?? ctx.config.rateLimit);
       return;
     }
     const token = presentedToken(request);
@@ -96,7 +156,7 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
     const principal = await authenticateToken(ctx, token);
     if (!principal) throw new AppError('unauthorized', 'Invalid or revoked API token');
     request.principal = principal;
-    await applyRateLimit(request, reply, principal);
+    await applyRateLimit(request, reply, principal.tokenId, principal.rateLimit ?? ctx.config.rateLimit);
     if (config.scope && !grants(principal.scopes, config.scope)) {
       throw new AppError('forbidden', `This token lacks the scope ${config.scope}`, { extra: { missing_scope: config.scope } });
     }
@@ -112,18 +172,18 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
     return token === null ? null : authenticateToken(ctx, token);
   }
 
-  async function applyRateLimit(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
-    const limit = principal.rateLimit ?? ctx.config.rateLimit;
+  /** The per-caller limit: `key` is a token's id, or `user:<id>` for a dashboard session (rate_limits.token_id holds either). */
+  async function applyRateLimit(request: FastifyRequest, reply: FastifyReply, key: string, limit: number): Promise<void> {
     const now = ctx.clock.now();
     const windowStart = Math.floor(now / windowMs) * windowMs;
-    const { current, previous } = await guards.countRequest(ctx.database.db, principal.tokenId, windowStart, windowStart - windowMs);
+    const { current, previous } = await guards.countRequest(ctx.database.db, key, windowStart, windowStart - windowMs);
     const used = slidingWindowCount({ now, windowStart, windowMs, current, previous });
     const remaining = Math.max(0, limit - used);
     void reply.header('X-RateLimit-Limit', String(limit));
     void reply.header('X-RateLimit-Remaining', String(remaining));
     if (used > limit) {
       const retryAfter = retryAfterSeconds({ now, windowStart, windowMs, current, previous, limit });
-      request.log.info({ token: principal.tokenId }, 'rate limited');
+      request.log.info({ caller: key }, 'rate limited');
       throw new AppError('rate_limited', `Rate limit of ${limit} requests per ${ctx.config.rateLimitWindowSeconds} s exceeded; retry after ${retryAfter} s`, {
         headers: { 'Retry-After': String(retryAfter) },
       });

@@ -31,6 +31,11 @@ export interface Config {
   readonly automationIntervalMs: number;
   readonly webhookDeliveryTimeoutMs: number;
   readonly webhookDeliveryConcurrency: number;
+  /** Email links go through the signed /t/ redirect that records clicks. */
+  readonly clickTracking: boolean;
+  /** Dashboard sign-in: days a session lasts without use, and sign-in attempts allowed per email and address in 15 minutes. */
+  readonly sessionDays: number;
+  readonly loginAttempts: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -71,6 +76,9 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS', description: 'How long a webhook subscriber has to answer one delivery before it counts as failed and is retried', example: '10000', defaultValue: '10000' },
   { name: 'NUDGE_WEBHOOK_DELIVERY_CONCURRENCY', description: 'Webhook deliveries a worker keeps in flight at once', example: '16', defaultValue: '16' },
   { name: 'NUDGE_AUTOMATION_INTERVAL_MS', description: 'How often a worker looks for inactivity triggers, time-window segment changes and pending AI writing', example: '15000', defaultValue: '15000' },
+  { name: 'NUDGE_CLICK_TRACKING', description: 'on: links in emails go through a signed redirect at NUDGE_PUBLIC_URL/t/… that records each click (A/B test results count them); off: links are sent as written', example: 'on', defaultValue: 'on' },
+  { name: 'NUDGE_SESSION_DAYS', description: 'Days a dashboard sign-in lasts without use (it never lasts more than 30 days, or this many if more)', example: '7', defaultValue: '7' },
+  { name: 'NUDGE_LOGIN_ATTEMPTS', description: 'Dashboard sign-in attempts allowed per email and client address in 15 minutes (ten times as many per email from all addresses) before answering 429', example: '5', defaultValue: '5' },
 ];
 
 export class ConfigError extends Error {
@@ -178,5 +186,8 @@ export function loadConfig(env: Env): Config {
     automationIntervalMs: integer(env, 'NUDGE_AUTOMATION_INTERVAL_MS', 100, 3_600_000),
     webhookDeliveryTimeoutMs: integer(env, 'NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS', 100, 60_000),
     webhookDeliveryConcurrency: integer(env, 'NUDGE_WEBHOOK_DELIVERY_CONCURRENCY', 1, 256),
+    clickTracking: oneOf(env, 'NUDGE_CLICK_TRACKING', ['on', 'off'] as const) === 'on',
+    sessionDays: integer(env, 'NUDGE_SESSION_DAYS', 1, 365),
+    loginAttempts: integer(env, 'NUDGE_LOGIN_ATTEMPTS', 1, 1000),
   });
 }

@@ -8,7 +8,7 @@ import type { Db, Tx } from '../store/database.js';
 import * as contactsRepo from '../store/engine-contact-repository.js';
 import type { Context } from './context.js';
 import { workspaceRules, type LoadedSegment } from './automation-rules.js';
-import { meetsStopCondition, startSession } from './session-start.js';
+import { contactsMeetingStopCondition, resolveAbTest, startSessions } from './session-start.js';
 import { stopSessions } from './session-control.js';
 
 /**
@@ -51,6 +51,9 @@ export interface EnrollmentResult {
   reason?: string;
   sessionId?: string;
   enrollmentKey?: string;
+  /** With an A/B test on the sequence: the side the contact runs, and the definition of that side. */
+  variant?: 'A' | 'B';
+  definitionId?: string;
 }
 
 export interface AutomationOutcome {
@@ -97,38 +100,76 @@ export interface EnrollOptions {
  * and the trigger_fires primary key.
  */
 export async function enrollContact(ctx: Context, trx: Tx | Db, rule: AutomationRule, contactId: string, options: EnrollOptions): Promise<EnrollmentResult> {
-  const base = { sequenceId: rule.id, sequenceName: rule.name, contactId };
-  if (rule.status !== 'active' || rule.current_version_id === null) return { ...base, status: 'skipped', reason: 'not_active' };
-  if (rule.enrollments_paused === 1) return { ...base, status: 'skipped', reason: 'enrollments_paused' };
+  const [result] = await enrollContacts(ctx, trx, rule, [contactId], options);
+  return result!;
+}
+
+/**
+ * enrollContact for many contacts with the same options, in a fixed number of
+ * statements (bulk enrollment and execution call it with hundreds). Results come
+ * back in the order given; a contact given twice starts once, and its second entry
+ * reports `already_enrolled` with the first one's session.
+ */
+export async function enrollContacts(ctx: Context, trx: Tx | Db, rule: AutomationRule, contactIds: readonly string[], options: EnrollOptions): Promise<EnrollmentResult[]> {
+  const base = (contactId: string) => ({ sequenceId: rule.id, sequenceName: rule.name, contactId });
+  const skipAll = (reason: string): EnrollmentResult[] => contactIds.map((contactId) => ({ ...base(contactId), status: 'skipped', reason }));
+  if (contactIds.length === 0) return [];
+  if (rule.status !== 'active' || rule.current_version_id === null) return skipAll('not_active');
+  if (rule.enrollments_paused === 1) return skipAll('enrollments_paused');
   const version = (await ctx.versions.load(trx, [rule.current_version_id])).get(rule.current_version_id);
-  if (!version || version.graph.entry === null) return { ...base, status: 'skipped', reason: 'no_steps' };
+  if (!version || version.graph.entry === null) return skipAll('no_steps');
   const settings = settingsOf(version.body.trigger);
 
   let key = options.enrollmentKey ?? '';
   if (options.enrollmentKey === undefined && settings.enrollmentMode === 'matching_field') {
     const resolved = resolveEnrollmentKey(options.event?.properties ?? {}, settings.enrollmentFieldPath);
-    if (resolved === null) return { ...base, status: 'skipped', reason: 'enrollment_key_missing' };
+    if (resolved === null) return skipAll('enrollment_key_missing');
     key = resolved;
   }
   const now = ctx.clock.now();
+  const unique = [...new Set(contactIds)];
+  let allowed = unique;
+  const once = new Set<string>();
+  const stoppedAlready = new Set<string>();
   if (settings.enrollmentMode === 'one_time') {
-    // Checked first so that a contact skipped for its stop condition keeps its one time.
-    if (await meetsStopCondition(trx, rule, contactId)) return { ...base, status: 'skipped', reason: 'stop_condition_met' };
-    const first = await audience.recordFire(trx, rule.workspace_id, rule.id, contactId, 'once', now);
-    if (!first) return { ...base, status: 'skipped', reason: 'already_enrolled_once' };
+    // A refusal of the A/B variant must not use up the contacts' only run, nor a skip
+    // for a stop condition the contact already meets.
+    const test = await resolveAbTest(ctx, trx, rule);
+    if (test !== null && 'reason' in test) return skipAll(test.reason);
+    const meeting = await contactsMeetingStopCondition(trx, rule, unique);
+    for (const id of meeting) stoppedAlready.add(id);
+    const first = await audience.recordFires(trx, rule.workspace_id, rule.id, unique.filter((id) => !meeting.has(id)), 'once', now);
+    allowed = unique.filter((id) => first.has(id));
+    for (const id of unique) if (!first.has(id) && !meeting.has(id)) once.add(id);
   }
-  const started = await startSession(ctx, trx, {
-    definition: rule,
+  const context = toJson(options.context ?? {});
+  const event = options.event ? toJson(options.event.properties) : null;
+  const started = await startSessions(
+    ctx,
+    trx,
+    rule,
     version,
-    contactId,
-    enrollmentKey: key,
-    context: toJson(options.context ?? {}),
-    event: options.event ? toJson(options.event.properties) : null,
-    source: options.source,
+    allowed.map((contactId) => ({ contactId, enrollmentKey: key, context, event, source: options.source })),
+  );
+  const byContact = new Map<string, EnrollmentResult>();
+  allowed.forEach((contactId, i) => {
+    const s = started[i]!;
+    const result: EnrollmentResult = s.refused
+      ? { ...base(contactId), status: 'skipped', reason: s.refused.reason }
+      : s.skipped
+        ? { ...base(contactId), status: 'skipped', reason: s.skipped }
+        : { ...base(contactId), status: s.created ? 'enrolled' : 'already_enrolled', sessionId: s.sessionId ?? undefined, enrollmentKey: key, ...(s.variant === null ? {} : { variant: s.variant, definitionId: s.definitionId }) };
+    byContact.set(contactId, result);
   });
-  if (started.skipped) return { ...base, status: 'skipped', reason: started.skipped };
-  if (!started.created) return { ...base, status: 'already_enrolled', sessionId: started.sessionId ?? undefined, enrollmentKey: key };
-  return { ...base, status: 'enrolled', sessionId: started.sessionId!, enrollmentKey: key };
+  for (const contactId of once) byContact.set(contactId, { ...base(contactId), status: 'skipped', reason: 'already_enrolled_once' });
+  for (const contactId of stoppedAlready) byContact.set(contactId, { ...base(contactId), status: 'skipped', reason: 'stop_condition_met' });
+  const seen = new Set<string>();
+  return contactIds.map((contactId) => {
+    const result = byContact.get(contactId)!;
+    if (seen.has(contactId) && result.status === 'enrolled') return { ...result, status: 'already_enrolled' };
+    seen.add(contactId);
+    return result;
+  });
 }
 
 /** Wakes the scheduler after the caller's commit when anything was enrolled. */
@@ -307,6 +348,12 @@ export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceI
   if (changes.length === 0) return outcome;
   const { rules, segments } = await workspaceRules(ctx, trx, workspaceId);
   const now = ctx.clock.now();
+  // Triggers without an event (a contact created, a tag, a list, a segment) start many
+  // contacts in one batch per rule when each contact changes once: a bulk call creating
+  // 100 contacts costs one insert per contact_added rule, not 100. A contact changed
+  // twice keeps the order of the changes (its second change may stop what its first started).
+  const batchable = new Set(changes.map((c) => c.contactId)).size === changes.length;
+  const batched = new Map<AutomationRule, string[]>();
   for (const change of changes) {
     const relevant = segments.filter((s) => affects(s, change, new Set()));
     const { entered, left } = await refreshSegments(trx, workspaceId, change.contactId, relevant, now);
@@ -340,9 +387,11 @@ export async function applyContactChanges(ctx: Context, trx: Tx | Db, workspaceI
         const result = await frequencyReached(ctx, trx, rule, change, now);
         if (!result) continue;
       }
-      outcome.enrollments.push(await enrollContact(ctx, trx, rule, change.contactId, { source: `trigger:${rule.trigger_type}`, event: change.event ?? null }));
+      if (batchable && !change.event) batched.set(rule, [...(batched.get(rule) ?? []), change.contactId]);
+      else outcome.enrollments.push(await enrollContact(ctx, trx, rule, change.contactId, { source: `trigger:${rule.trigger_type}`, event: change.event ?? null }));
     }
   }
+  for (const [rule, contactIds] of batched) outcome.enrollments.push(...(await enrollContacts(ctx, trx, rule, contactIds, { source: `trigger:${rule.trigger_type}`, event: null })));
   void source;
   return outcome;
 }

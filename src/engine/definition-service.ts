@@ -11,6 +11,7 @@ import { defaultEnrollmentMode, enrollmentModes, isFieldPath, type EnrollmentMod
 import { isUuid } from '../domain/ids.js';
 import { validateGraph } from '../domain/validate-definition.js';
 import type { Db } from '../store/database.js';
+import { clearTestsUsingVariant } from '../store/ab-test-repository.js';
 import * as repo from '../store/definition-repository.js';
 import type { Context } from './context.js';
 import { requireWorkingIntegrations } from './integration-service.js';
@@ -464,6 +465,8 @@ export async function deleteDefinition(ctx: Context, workspaceId: string, kind: 
   const now = ctx.clock.now();
   await ctx.database.db.transaction().execute(async (trx) => {
     await repo.updateDefinition(trx, workspaceId, id, { deleted_at: now, status: 'archived', updated_at: now });
+    // A test whose variant is gone would refuse every enrollment of its sequence A: it ends with it.
+    await clearTestsUsingVariant(trx, workspaceId, id, now);
     await stopSessions(ctx, trx, { workspaceId, definitionId: id }, 'definition_deleted');
   });
 }
@@ -492,6 +495,7 @@ export function toResource(row: repo.DefinitionRow, sessionsCount = 0) {
     enrollmentMode: typeof draft.trigger.enrollmentMode === 'string' ? draft.trigger.enrollmentMode : 'unlimited',
     stopCondition: isPlainObject(draft.trigger.stopCondition) ? draft.trigger.stopCondition : null,
     enrollmentsPaused: row.enrollments_paused === 1,
+    abTest: row.ab_variant_id === null || row.ab_split_percent === null ? null : { variantSequenceId: row.ab_variant_id, splitPercent: Number(row.ab_split_percent) },
     enrichment:
       enrichment === null
         ? null

@@ -10,9 +10,11 @@ import type { Db } from '../store/database.js';
 import * as definitions from '../store/definition-repository.js';
 import * as contacts from '../store/engine-contact-repository.js';
 import type { SessionRow } from '../store/session-repository.js';
-import { applyContactChanges, enrollContact, wakeForOutcome, type EnrollmentResult } from './automation.js';
+import { applyContactChanges, enrollContacts, wakeForOutcome } from './automation.js';
 import type { Context } from './context.js';
+import { resolveAbTest } from './session-start.js';
 import { stopSessions } from './session-control.js';
+import type { LoadedVersion } from './version-cache.js';
 
 /**
  * Operating a sequence's enrollments from the API: enroll a batch of subscribers,
@@ -163,13 +165,13 @@ function readContext(value: unknown): Record<string, unknown> {
 }
 
 /** The sequence, or a 404 for an unknown id, another workspace's or a deleted one. */
-async function requireSequence(db: Db, workspaceId: string, id: string): Promise<definitions.DefinitionRow> {
+export async function requireSequence(db: Db, workspaceId: string, id: string): Promise<definitions.DefinitionRow> {
   const row = isUuid(id) ? await definitions.findDefinition(db, workspaceId, 'sequence', id.toLowerCase()) : undefined;
   if (!row) throw notFound('Sequence');
   return row;
 }
 
-function ruleOf(row: definitions.DefinitionRow): AutomationRule {
+export function ruleOf(row: definitions.DefinitionRow): AutomationRule {
   return {
     id: row.id,
     workspace_id: row.workspace_id,
@@ -182,48 +184,73 @@ function ruleOf(row: definitions.DefinitionRow): AutomationRule {
     stop_type: row.stop_type,
     stop_key: row.stop_key,
     enrollments_paused: row.enrollments_paused,
+    ab_variant_id: row.ab_variant_id,
+    ab_split_percent: row.ab_split_percent,
   };
 }
 
-async function contactsByEmail(db: Db, workspaceId: string, emails: readonly string[]): Promise<Map<string, contacts.EngineContactRow>> {
-  const out = new Map<string, contacts.EngineContactRow>();
-  // Emails are stored normalised (lower-case), so an exact match on the unique
-  // (workspace_id, email) index is the case-insensitive lookup.
-  for (let i = 0; i < emails.length; i += 500) {
-    const rows = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('email', 'in', emails.slice(i, i + 500)).execute();
-    for (const row of rows) if (row.email !== null) out.set(row.email, row);
-  }
-  return out;
+/** The reasons a whole enrollment call is refused (422 `business_rule`, this as `reason`). */
+export type RefusalReason = 'sequence_not_active' | 'sequence_has_no_steps' | 'ab_variant_not_active' | 'ab_variant_has_no_steps' | 'no_enrollable_contacts';
+
+export function refusal(reason: RefusalReason, message: string, extra: Record<string, unknown> = {}, errors?: FieldErrors): AppError {
+  return new AppError('business_rule', message, { extra: { reason, ...extra }, ...(errors && Object.keys(errors).length > 0 ? { errors } : {}) });
 }
 
-async function contactsById(db: Db, workspaceId: string, ids: readonly string[]): Promise<Map<string, contacts.EngineContactRow>> {
-  const out = new Map<string, contacts.EngineContactRow>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('id', 'in', ids.slice(i, i + 500)).execute();
-    for (const row of rows) out.set(row.id, row);
-  }
-  return out;
+export interface EnrollableSequence {
+  row: definitions.DefinitionRow;
+  rule: AutomationRule;
+  version: LoadedVersion;
 }
 
 /**
- * Creates a subscriber from an email (source `api`, opted in now, like the other API
- * paths that create contacts). A concurrent request creating the same email wins the
- * unique (workspace_id, email) index and this one reads its row: on PostgreSQL the
- * insert waits for that commit, and READ COMMITTED then sees it.
+ * The sequence as the caller's transaction sees it, ready to take enrollments: active,
+ * published with steps, and, with an A/B test, a variant that can take its share.
+ * Otherwise a 422 `business_rule` whose `reason` says which rule refused it; thrown
+ * inside the transaction, it leaves nothing written.
  */
+export async function requireEnrollableSequence(ctx: Context, trx: Db, workspaceId: string, sequenceId: string): Promise<EnrollableSequence> {
+  const row = await requireSequence(trx, workspaceId, sequenceId);
+  if (row.status !== 'active' || row.current_version_id === null) {
+    const why = row.status === 'archived' ? 'is archived' : row.status === 'paused' ? 'is disabled (paused)' : 'is a draft';
+    throw refusal('sequence_not_active', `This sequence ${why}: only an active sequence takes enrollments${row.status === 'archived' ? '' : '; enable it with POST /api/v1/sequences/{id}/enable'}`, { status: row.status });
+  }
+  const version = (await ctx.versions.load(trx, [row.current_version_id])).get(row.current_version_id);
+  if (!version || version.graph.entry === null || version.body.graph.nodes.length === 0) {
+    throw refusal('sequence_has_no_steps', 'This sequence has no steps: add steps and enable it again before enrolling subscribers');
+  }
+  const rule = ruleOf(row);
+  const test = await resolveAbTest(ctx, trx, rule);
+  if (test !== null && 'reason' in test) throw refusal(test.reason, test.message, { variantSequenceId: row.ab_variant_id });
+  return { row, rule, version };
+}
+
+const optedOutColumn = { email: 'email_opted_out_at', sms: 'sms_opted_out_at', whatsapp: 'whatsapp_opted_out_at' } as const;
+
+/**
+ * Whether the contact opted out of every channel the sequence sends on: then enrolling
+ * it would only record skipped sends. A contact opted out of email alone still takes a
+ * sequence that also sends SMS (those steps go; the email steps are skipped).
+ */
+export function unsubscribedFrom(version: LoadedVersion, contact: contacts.EngineContactRow): boolean {
+  if (version.channels.size === 0) return false;
+  return [...version.channels].every((channel) => contact[optedOutColumn[channel]] !== null);
+}
+
 /**
  * Enrolls up to 500 subscribers, by email (found ignoring case, or created) or by id,
  * in one transaction. The sequence must be active and have steps (otherwise a 422
- * saying why); each subscriber then gets its own result: `enrolled`,
+ * saying why, with `reason`); each subscriber then gets its own result: `enrolled`,
  * `already_enrolled` (a run with the same enrollment key is active), or `skipped` with
- * a reason: `not_found` (unknown id), `unsubscribed` (email opted out, for a sequence
- * that sends email), `enrollments_paused`, `already_enrolled_once` (one_time mode),
+ * a reason: `not_found` (unknown id), `unsubscribed` (opted out of every channel the
+ * sequence sends on), `enrollments_paused`, `already_enrolled_once` (one_time mode),
  * `enrollment_key_missing` (matching_field mode needs an event).
  *
- * Contacts created here are reported to the automation hooks in the same transaction,
- * so their contact_added sequences start and segments take them in. They are reported
- * after the explicit enrollments, so a contact_added sequence enrolled on purpose keeps
- * the caller's context.
+ * Missing subscribers are created with one multi-row insert (source `api`, opted in
+ * now, like the other API paths that create contacts); a concurrent request creating
+ * the same email wins the unique (workspace_id, email) index and this one reads its
+ * row. They are reported to the automation hooks in the same transaction, so their
+ * contact_added sequences start and segments take them in, after the explicit
+ * enrollments, so a contact_added sequence enrolled on purpose keeps the caller's context.
  *
  * @example
  * await enrollSubscribers(ctx, workspaceId, sequenceId, { emails: ['Ana@Example.com'], context: { plan: 'pro' } });
@@ -238,55 +265,42 @@ export async function enrollSubscribers(ctx: Context, workspaceId: string, seque
   const context = readContext(input.context);
 
   const { results, started } = await db.transaction().execute(async (trx) => {
-    const row = await requireSequence(trx, workspaceId, sequenceId);
-    if (row.status !== 'active' || row.current_version_id === null) {
-      const why = row.status === 'archived' ? 'is archived' : row.status === 'paused' ? 'is disabled (paused)' : 'is a draft';
-      throw new AppError('business_rule', `This sequence ${why}: only an active sequence takes enrollments${row.status === 'archived' ? '' : '; enable it with POST /api/v1/sequences/{id}/enable'}`);
-    }
-    const version = (await ctx.versions.load(trx, [row.current_version_id])).get(row.current_version_id);
-    if (!version || version.graph.entry === null || version.body.graph.nodes.length === 0) {
-      throw new AppError('business_rule', 'This sequence has no steps: add steps and enable it again before enrolling subscribers');
-    }
-    const rule = ruleOf(row);
+    const { rule, version } = await requireEnrollableSequence(ctx, trx, workspaceId, sequenceId);
     const now = ctx.clock.now();
-    const byEmail = await contactsByEmail(trx, workspaceId, selected.emails);
-    const byId = await contactsById(trx, workspaceId, selected.ids);
-    const created: string[] = [];
-    const items: EnrollItem[] = [];
-    const outcomes: EnrollmentResult[] = [];
+    const byEmail = await contacts.findContactsByEmails(trx, workspaceId, selected.emails);
+    const missing = [...new Set(selected.emails.filter((email) => !byEmail.has(email)))];
+    const created = await contacts.insertContactsIfNew(
+      trx,
+      missing.map((email) => contacts.newContactValues({ id: newId(now), workspace_id: workspaceId, email, source: 'api', now, optedIn: true })),
+    );
+    if (missing.length > 0) for (const [email, row] of await contacts.findContactsByEmails(trx, workspaceId, missing)) byEmail.set(email, row);
+    const byId = await contacts.findContactsByIds(trx, workspaceId, selected.ids);
 
-    const enroll = async (contact: contacts.EngineContactRow, email: string | undefined): Promise<EnrollItem> => {
-      const base = { ...(email === undefined ? {} : { email }), subscriberId: contact.id };
-      if (version.hasEmail && contact.email_opted_out_at !== null) return { ...base, status: 'skipped', reason: 'unsubscribed' };
-      const result = await enrollContact(ctx, trx, rule, contact.id, { source: 'api:enroll', context });
-      outcomes.push(result);
+    // One entry per subscriber given, in order: emails first, then ids.
+    const given: Array<{ email?: string; id: string; contact: contacts.EngineContactRow | undefined }> = [
+      ...selected.emails.map((email) => ({ email, id: byEmail.get(email)?.id ?? '', contact: byEmail.get(email) })),
+      ...selected.ids.map((id) => ({ id, contact: byId.get(id), email: byId.get(id)?.email ?? undefined })),
+    ];
+    const enrollable = given.filter((g) => g.contact !== undefined && !unsubscribedFrom(version, g.contact));
+    const outcomes = await enrollContacts(ctx, trx, rule, enrollable.map((g) => g.contact!.id), { source: 'api:enroll', context });
+    const outcomeOf = new Map(enrollable.map((g, i) => [g, outcomes[i]!]));
+    const items: EnrollItem[] = given.map((g) => {
+      const base = { ...(g.email === undefined ? {} : { email: g.email }), subscriberId: g.contact?.id ?? g.id };
+      if (g.contact === undefined) return { ...base, status: 'skipped', reason: 'not_found' };
+      const result = outcomeOf.get(g);
+      if (result === undefined) return { ...base, status: 'skipped', reason: 'unsubscribed' };
       return {
         ...base,
         status: result.status,
         ...(result.reason === undefined ? {} : { reason: result.reason }),
         ...(result.sessionId === undefined ? {} : { enrollmentId: result.sessionId }),
       };
-    };
-
-    for (const email of selected.emails) {
-      let contact = byEmail.get(email);
-      if (contact === undefined) {
-        const made = await contacts.upsertContactByEmail(trx, { id: newId(now), workspace_id: workspaceId, email, source: 'api', now, optedIn: true });
-        contact = made.contact;
-        byEmail.set(email, contact);
-        if (made.created) created.push(contact.id);
-      }
-      items.push(await enroll(contact, email));
-    }
-    for (const id of selected.ids) {
-      const contact = byId.get(id);
-      items.push(contact === undefined ? { subscriberId: id, status: 'skipped', reason: 'not_found' } : await enroll(contact, contact.email ?? undefined));
-    }
+    });
     const automation = await applyContactChanges(
       ctx,
       trx,
       workspaceId,
-      created.map((contactId) => ({ contactId, created: true })),
+      [...created].map((contactId) => ({ contactId, created: true })),
       'api',
     );
     return { results: items, started: [...outcomes, ...automation.enrollments] };
@@ -423,7 +437,7 @@ async function readCancel(db: Db, workspaceId: string, input: CancelInput): Prom
 
   let contactIds: string[] | null = null;
   if (bySubscriber) {
-    const found = await contactsByEmail(db, workspaceId, selected.emails);
+    const found = await contacts.findContactsByEmails(db, workspaceId, selected.emails);
     contactIds = [...new Set([...selected.ids, ...[...found.values()].map((c) => c.id)])];
   }
   const reason = typeof input.reason === 'string' && input.reason.trim() !== '' ? input.reason.trim() : 'cancelled_by_api';

@@ -89,6 +89,7 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
       event: input.event ? toJson(input.event) : null,
       source: input.source ?? 'api',
     });
+    if (started.refused) throw new AppError('business_rule', started.refused.message, { extra: { reason: started.refused.reason } });
     return { started, contactId };
   });
   if (started.created) {

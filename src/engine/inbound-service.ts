@@ -4,6 +4,7 @@ import { newId } from '../domain/ids.js';
 import { parseJson, toJson } from '../domain/json.js';
 import { normalizeEmail, normalizePhone } from '../domain/phone.js';
 import * as contacts from '../store/engine-contact-repository.js';
+import * as engagement from '../store/engagement-repository.js';
 import * as messages from '../store/message-repository.js';
 import * as sessions from '../store/session-repository.js';
 import { consentSettingsOf, matchConsentKeyword } from '../domain/consent.js';
@@ -113,6 +114,9 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
     );
     const consent = await applyConsent(ctx, trx, { workspaceId: input.workspaceId, channel: input.channel, contact, text, buttonId, messageId, provider, now });
     let routed: string | null = null;
+    // A reply answers the contact's latest message of a session on this channel (A/B
+    // results count it). An opt-out or a re-subscription is not an answer.
+    if (consent.route) await creditReply(trx, contact.id, input.channel, now);
     // An opt-out is never an answer to a flow's question; a re-subscription is not either.
     if (waiting && consent.route) {
       const state = parseJson<SessionState>(waiting.state, { visits: {} });
@@ -132,6 +136,20 @@ export async function receiveInbound(ctx: Context, input: InboundInput): Promise
   if (outcome.sessionId || enrolled) ctx.wake.sessions();
   if (outcome.consent) ctx.wake.messages();
   return outcome;
+}
+
+/**
+ * How far back a reply is credited: to the latest outbound message of a session on the
+ * same channel sent within the last 7 days, and only if that message has no reply yet
+ * (a second reply changes nothing). Older messages are not answered by a reply that
+ * arrives weeks later; messages outside sessions (direct sends, consent confirmations)
+ * are not part of any sequence's results.
+ */
+export const replyWindowMs = 7 * 86_400_000;
+
+async function creditReply(trx: Tx, contactId: string, channel: Channel, now: number): Promise<void> {
+  const latest = await engagement.latestSessionMessage(trx, contactId, channel, now - replyWindowMs);
+  if (latest && latest.replied_at === null) await engagement.markReplied(trx, latest.id, now);
 }
 
 /** Keywords Twilio's Advanced Opt-Out handles itself on SMS, replying with its own confirmation. */

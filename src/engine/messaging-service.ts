@@ -16,6 +16,7 @@ import type { Context } from './context.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { takeOneSendSlot } from './send-rate-limit.js';
+import { withTrackedLinks } from './link-tracking-service.js';
 
 /**
  * Messages sent outside sequences and flows: API actions such as send-text-message
@@ -91,7 +92,7 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
     provider,
     recipient,
     kind: input.content.kind,
-    content: toJson(input.content),
+    content: toJson(withTrackedLinks(ctx, input.content, id)),
     marketing: input.marketing ? 1 : 0,
     now,
   });

@@ -1,4 +1,4 @@
-import { compileGraph, type CompiledGraph, type DefinitionSettings, type Graph } from '../domain/definition.js';
+import { compileGraph, type Channel, type CompiledGraph, type DefinitionSettings, type Graph } from '../domain/definition.js';
 import { parseJson } from '../domain/json.js';
 import type { Db } from '../store/database.js';
 import { findVersions } from '../store/definition-repository.js';
@@ -20,6 +20,8 @@ export interface LoadedVersion {
   hasConditions: boolean;
   /** Whether any node sends email (which needs the contact's signed unsubscribe link). */
   hasEmail: boolean;
+  /** The channels its send nodes use. */
+  channels: ReadonlySet<Channel>;
 }
 
 /**
@@ -46,7 +48,16 @@ export class VersionCache {
     if (missing.length > 0) {
       for (const row of await findVersions(db, missing)) {
         const body = parseJson<VersionBody>(row.body, { name: '', kind: 'sequence', graph: { nodes: [], edges: [] }, settings: {}, trigger: null });
-        const loaded: LoadedVersion = { id: row.id, definitionId: row.definition_id, body, graph: compileGraph(body.graph), hasConditions: body.graph.nodes.some((n) => n.type === 'condition'), hasEmail: body.graph.nodes.some((n) => n.type === 'send_message' && n.channel === 'email') };
+        const channels = new Set(body.graph.nodes.flatMap((n) => (n.type === 'send_message' ? [n.channel] : [])));
+        const loaded: LoadedVersion = {
+          id: row.id,
+          definitionId: row.definition_id,
+          body,
+          graph: compileGraph(body.graph),
+          hasConditions: body.graph.nodes.some((n) => n.type === 'condition'),
+          hasEmail: channels.has('email'),
+          channels,
+        };
         this.entries.set(row.id, loaded);
         out.set(row.id, loaded);
       }

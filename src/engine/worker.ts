@@ -29,6 +29,7 @@ import { mapLimit } from './map-limit.js';
 import { runWebhookDeliveriesOnce } from './webhook-delivery.js';
 import { emitWebhookEvents, messageStatusData, sessionData, sessionEndEvent, statusesReached, type WebhookEvent } from './webhook-emitter.js';
 import * as webhooksRepo from '../store/webhook-repository.js';
+import { withTrackedLinks } from './link-tracking-service.js';
 
 export interface WorkerOptions {
   batchSize: number;
@@ -236,6 +237,8 @@ export class Worker {
         for (const m of result.messages) {
           const id = newId(now);
           result.state.last_message_id = id;
+          // Email links are rewritten under this message's id, so each click is credited to it.
+          const content = m.failed ? m.content : withTrackedLinks(ctx, m.content, id);
           const provider = m.failed ? 'none' : this.channels.providerFor(session.workspace_id, m.channel);
           const row: NewMessageRow = {
             id,
@@ -250,7 +253,7 @@ export class Worker {
             provider,
             recipient: m.recipient,
             kind: m.kind,
-            content: toJson(m.content),
+            content: toJson(content),
             marketing: m.marketing ? 1 : 0,
             status: m.failed ? m.failed.status : 'queued',
             provider_message_id: null,
@@ -272,7 +275,7 @@ export class Worker {
             // queued and dispatched in one commit, exactly once, with no lease to expire.
             const adapter = this.channels.adapterFor(session.workspace_id, m.channel, provider);
             if (adapter.inline) {
-              const sent = await adapter.send({ id, workspaceId: session.workspace_id, channel: m.channel, to: m.recipient ?? '', content: m.content });
+              const sent = await adapter.send({ id, workspaceId: session.workspace_id, channel: m.channel, to: m.recipient ?? '', content });
               const outcome = outcomeOf({ id, attempts: 1 }, sent, now);
               Object.assign(row, outcome, { attempts: 1 });
               if (outcome.sent_at !== null) {

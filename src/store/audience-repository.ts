@@ -14,13 +14,42 @@ export type SegmentRow = Selectable<SegmentTable>;
 /** A published definition that reacts to contact changes (a trigger other than the API, or a stop condition). */
 export type AutomationRule = Pick<
   Selectable<DefinitionTable>,
-  'id' | 'workspace_id' | 'kind' | 'name' | 'status' | 'current_version_id' | 'trigger_type' | 'trigger_key' | 'stop_type' | 'stop_key' | 'enrollments_paused'
+  | 'id'
+  | 'workspace_id'
+  | 'kind'
+  | 'name'
+  | 'status'
+  | 'current_version_id'
+  | 'trigger_type'
+  | 'trigger_key'
+  | 'stop_type'
+  | 'stop_key'
+  | 'enrollments_paused'
+  | 'ab_variant_id'
+  | 'ab_split_percent'
 >;
+
+/** The columns of an AutomationRule. */
+export const automationRuleColumns = [
+  'id',
+  'workspace_id',
+  'kind',
+  'name',
+  'status',
+  'current_version_id',
+  'trigger_type',
+  'trigger_key',
+  'stop_type',
+  'stop_key',
+  'enrollments_paused',
+  'ab_variant_id',
+  'ab_split_percent',
+] as const satisfies ReadonlyArray<keyof AutomationRule>;
 
 export async function automationRules(db: Db, workspaceId: string): Promise<AutomationRule[]> {
   return db
     .selectFrom('definitions')
-    .select(['id', 'workspace_id', 'kind', 'name', 'status', 'current_version_id', 'trigger_type', 'trigger_key', 'stop_type', 'stop_key', 'enrollments_paused'])
+    .select(automationRuleColumns)
     .where('workspace_id', '=', workspaceId)
     .where('deleted_at', 'is', null)
     .where('current_version_id', 'is not', null)
@@ -32,7 +61,7 @@ export async function automationRules(db: Db, workspaceId: string): Promise<Auto
 export async function rulesWithTrigger(db: Db, triggerType: string): Promise<AutomationRule[]> {
   return db
     .selectFrom('definitions')
-    .select(['id', 'workspace_id', 'kind', 'name', 'status', 'current_version_id', 'trigger_type', 'trigger_key', 'stop_type', 'stop_key', 'enrollments_paused'])
+    .select(automationRuleColumns)
     .where('trigger_type', '=', triggerType)
     .where('status', '=', 'active')
     .where('deleted_at', 'is', null)
@@ -206,6 +235,22 @@ export async function recordFire(db: Db, workspaceId: string, definitionId: stri
     .onConflict((oc) => oc.doNothing())
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** recordFire for many contacts in one statement: returns the contacts whose fire this call recorded. */
+export async function recordFires(db: Db, workspaceId: string, definitionId: string, contactIds: readonly string[], key: string, now: number): Promise<Set<string>> {
+  const recorded = new Set<string>();
+  const unique = [...new Set(contactIds)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await db
+      .insertInto('trigger_fires')
+      .values(unique.slice(i, i + 500).map((contactId) => ({ definition_id: definitionId, contact_id: contactId, fire_key: key, workspace_id: workspaceId, fired_at: now })))
+      .onConflict((oc) => oc.doNothing())
+      .returning('contact_id')
+      .execute();
+    for (const row of rows) recorded.add(row.contact_id);
+  }
+  return recorded;
 }
 
 export async function lastFire(db: Db, definitionId: string, contactId: string, key: string): Promise<number | null> {

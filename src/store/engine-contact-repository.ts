@@ -1,4 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
+import { updateRows, type BulkTarget } from './batch.js';
 import type { Db } from './database.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
 import type { ContactTable } from './schema.js';
@@ -123,6 +124,85 @@ export async function upsertContactByEmail(db: Db, row: Parameters<typeof newCon
     .executeTakeFirst();
   const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('email', '=', row.email).executeTakeFirstOrThrow();
   return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+}
+
+/** Rows per multi-row contact insert: 24 columns each, well under SQLite's 32,766 parameters. */
+const contactInsertChunk = 500;
+
+/**
+ * Inserts new contacts with one multi-row statement per chunk, each row skipped when
+ * it collides with a unique index (the workspace already has its email or its phone,
+ * or a concurrent request just inserted it). Returns the ids this call inserted; the
+ * caller reads the rows back (findContactsByEmails) to learn the winners of any race.
+ */
+export async function insertContactsIfNew(db: Db, rows: ReadonlyArray<Insertable<ContactTable>>): Promise<Set<string>> {
+  const inserted = new Set<string>();
+  for (let i = 0; i < rows.length; i += contactInsertChunk) {
+    const result = await db.insertInto('contacts').values(rows.slice(i, i + contactInsertChunk)).onConflict((oc) => oc.doNothing()).returning('id').execute();
+    for (const row of result) inserted.add(row.id);
+  }
+  return inserted;
+}
+
+/**
+ * The workspace's contacts with these emails, by email. Emails are stored normalised
+ * (lower-case), so an exact match on the unique (workspace_id, email) index is the
+ * case-insensitive lookup.
+ */
+export async function findContactsByEmails(db: Db, workspaceId: string, emails: readonly string[]): Promise<Map<string, EngineContactRow>> {
+  const out = new Map<string, EngineContactRow>();
+  const unique = [...new Set(emails)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('email', 'in', unique.slice(i, i + 500)).execute();
+    for (const row of rows) if (row.email !== null) out.set(row.email, row);
+  }
+  return out;
+}
+
+/** The workspace's contacts with these (E.164) phones, by phone. */
+export async function findContactsByPhones(db: Db, workspaceId: string, phones: readonly string[]): Promise<Map<string, EngineContactRow>> {
+  const out = new Map<string, EngineContactRow>();
+  const unique = [...new Set(phones)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('phone', 'in', unique.slice(i, i + 500)).execute();
+    for (const row of rows) if (row.phone !== null) out.set(row.phone, row);
+  }
+  return out;
+}
+
+/** The workspace's contacts with these ids, by id; ids of other workspaces are not found. */
+export async function findContactsByIds(db: Db, workspaceId: string, ids: readonly string[]): Promise<Map<string, EngineContactRow>> {
+  const out = new Map<string, EngineContactRow>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where('id', 'in', unique.slice(i, i + 500)).execute();
+    for (const row of rows) out.set(row.id, row);
+  }
+  return out;
+}
+
+export interface ContactNameUpdate {
+  id: string;
+  first_name: string | null;
+  last_name: string | null;
+  name: string | null;
+  phone: string | null;
+  search_text: string;
+  updated_at: number;
+}
+
+const nameUpdateColumns = [
+  { name: 'first_name', kind: 'text' },
+  { name: 'last_name', kind: 'text' },
+  { name: 'name', kind: 'text' },
+  { name: 'phone', kind: 'text' },
+  { name: 'search_text', kind: 'text' },
+  { name: 'updated_at', kind: 'bigint' },
+] as const;
+
+/** Writes names and phones of many contacts: one statement on PostgreSQL, prepared single-row updates on SQLite. */
+export async function updateContactNames(target: BulkTarget, updates: readonly ContactNameUpdate[]): Promise<void> {
+  await updateRows(target, 'contacts', 'id', nameUpdateColumns, updates as unknown as Record<string, unknown>[]);
 }
 
 export async function findContactById(db: Db, workspaceId: string, id: string): Promise<EngineContactRow | undefined> {

@@ -8,6 +8,7 @@ import * as m0005 from './migrations/0005_integrations_surface.js';
 import * as m0006 from './migrations/0006_discounts.js';
 import * as m0007 from './migrations/0007_webhooks.js';
 import * as m0008 from './migrations/0008_broadcasts.js';
+import * as m0009 from './migrations/0009_dashboard_sessions_and_ab.js';
 import * as m0010 from './migrations/0010_automation_version.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
@@ -20,6 +21,7 @@ export const migrations: Record<string, Migration> = {
   '0006_discounts': m0006,
   '0007_webhooks': m0007,
   '0008_broadcasts': m0008,
+  '0009_dashboard_sessions_and_ab': m0009,
   '0010_automation_version': m0010,
 };
 

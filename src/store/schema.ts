@@ -484,6 +484,25 @@ export interface LinkClickTable {
   clicked_at: number;
 }
 
+export interface UserSessionTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  workspace_id: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  absolute_expires_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface LoginAttemptTable {
+  key: string;
+  window_start: number;
+  attempts: number;
+}
+
 export interface Schema {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -520,6 +539,8 @@ export interface Schema {
   webhook_attempts: WebhookAttemptTable;
   broadcasts: BroadcastTable;
   link_clicks: LinkClickTable;
+  user_sessions: UserSessionTable;
+  login_attempts: LoginAttemptTable;
 }
 
 export type ContactRow = Selectable<ContactTable>;

@@ -8,24 +8,41 @@ export type NewSessionRow = Insertable<SessionTable>;
 export type SessionStepRow = Selectable<SessionStepTable>;
 
 /**
- * Inserts a session unless the contact already has an active one for the same
- * definition and enrollment key. The partial unique index decides, so concurrent
- * callers cannot both win. Returns whether this call inserted it.
+ * Inserts sessions in one statement, each skipped when its contact already has an
+ * active one for the same definition and enrollment key. The partial unique index
+ * decides, so concurrent callers cannot both win. Returns the ids this call inserted.
  */
-export async function insertSessionIfNoneActive(db: Db, row: NewSessionRow): Promise<boolean> {
-  const result = await db.insertInto('sessions').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+export async function insertSessionsIfNoneActive(db: Db, rows: NewSessionRow[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const inserted = await db.insertInto('sessions').values(rows).onConflict((oc) => oc.doNothing()).returning('id').execute();
+  return inserted.map((r) => r.id);
 }
 
-export async function findActiveSession(db: Db, definitionId: string, contactId: string, enrollmentKey: string): Promise<SessionRow | undefined> {
-  return db
-    .selectFrom('sessions')
-    .selectAll()
-    .where('definition_id', '=', definitionId)
-    .where('contact_id', '=', contactId)
-    .where('enrollment_key', '=', enrollmentKey)
-    .where('active', '=', 1)
-    .executeTakeFirst();
+/**
+ * The active sessions of these contacts in these definitions, read through the
+ * partial unique index (definition_id, contact_id, enrollment_key) where active = 1.
+ * `active = 1` is written literally: SQLite uses a partial index only for a term it
+ * can match against the index's own condition, which a bound parameter is not.
+ */
+export async function findActiveSessionsOf(
+  db: Db,
+  definitionIds: readonly string[],
+  contactIds: readonly string[],
+): Promise<Array<Pick<SessionRow, 'id' | 'definition_id' | 'contact_id' | 'enrollment_key'>>> {
+  const contacts = [...new Set(contactIds)];
+  if (definitionIds.length === 0 || contacts.length === 0) return [];
+  const out: Array<Pick<SessionRow, 'id' | 'definition_id' | 'contact_id' | 'enrollment_key'>> = [];
+  for (let i = 0; i < contacts.length; i += 500) {
+    const rows = await db
+      .selectFrom('sessions')
+      .select(['id', 'definition_id', 'contact_id', 'enrollment_key'])
+      .where('definition_id', 'in', [...definitionIds])
+      .where('contact_id', 'in', contacts.slice(i, i + 500))
+      .where(sql<boolean>`active = 1`)
+      .execute();
+    out.push(...rows);
+  }
+  return out;
 }
 
 /**

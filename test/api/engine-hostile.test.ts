@@ -79,11 +79,21 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
       { url: '/api/v1/broadcasts', payload: { template_id: templateId, variables: { '{{1}}': 'a' }, audience: { tag: 'x' } } },
       { url: '/api/v1/broadcasts', payload: null, raw: '{"template_id": ', contentType: 'application/json' },
       { url: '/api/v1/broadcasts/not-an-id/schedule', payload: { scheduled_at: '2030-01-01T00:00:00Z' } },
+      { url: `/api/v1/sequences/${sequenceId}/execute`, payload: { contacts: 'customer@example.com' }, field: 'contacts' },
+      { url: `/api/v1/sequences/${sequenceId}/execute`, payload: { contacts: Array.from({ length: 101 }, (_, i) => ({ email: `c${i}@example.com` })) }, field: 'contacts' },
+      { url: `/api/v1/sequences/${sequenceId}/execute`, payload: { contacts: [{ email: `${'x'.repeat(300)}@example.com` }] }, field: 'contacts.0.email' },
+      { url: `/api/v1/sequences/${sequenceId}/execute`, payload: { contacts: [{ email: 'a@example.com', phone: 5551234567 }] }, field: 'contacts.0.phone' },
+      { url: `/api/v1/sequences/${sequenceId}/execute`, payload: { contacts: [{ email: 'not an email' }, { email: 'a@example.com', phone: 'nope' }] }, field: 'contacts.0.email' },
+      { url: `/api/v1/sequences/${sequenceId}/execute`, payload: { contacts: [{ email: 'a@example.com' }], context: nested(2000) } },
+      { url: `/api/v1/sequences/${sequenceId}/ab-test`, method: 'PUT', payload: { variantSequenceId: 42, splitPercent: 50 }, field: 'variantSequenceId' },
+      { url: `/api/v1/sequences/${sequenceId}/ab-test`, method: 'PUT', payload: { variantSequenceId: sequenceId, splitPercent: 'half' }, field: 'splitPercent' },
+      { url: `/api/v1/sequences/${sequenceId}/ab-test`, method: 'PUT', payload: { variantSequenceId: sequenceId, splitPercent: 50 }, field: 'variantSequenceId' },
+      { url: '/api/auth/login', payload: { email: ['admin@localhost'], password: 'x' }, field: 'email' },
     ];
     for (const c of cases) {
       const res = c.raw
         ? await t.app.inject({ method: c.method ?? 'POST', url: c.url, headers: { ...t.auth, 'content-type': c.contentType! }, payload: c.raw })
-        : await t.app.inject({ method: c.method ?? 'POST', url: c.url, headers: t.auth, payload: c.payload as object });
+        : await t.app.inject({ method: c.method ?? 'POST', url: c.url, headers: { ...t.auth, 'x-requested-with': 'nudge' }, payload: c.payload as object });
       const label = `${c.method ?? 'POST'} ${c.url} ${JSON.stringify(c.payload)?.slice(0, 80)}`;
       expect(res.statusCode, label).toBeGreaterThanOrEqual(400);
       expect(res.statusCode, label).toBeLessThan(500);

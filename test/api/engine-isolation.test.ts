@@ -31,6 +31,7 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     ids.broadcast = (await post('/api/v1/broadcasts', { template_id: ids.template, variables: { '1': 'you' }, audience: { contact_ids: [ids.contact] } })).json().id;
     ids.sentBroadcast = (await post('/api/v1/broadcasts', { template_id: ids.template, variables: { '1': 'you' }, audience: { contact_ids: [ids.contact] } })).json().id;
     await post(`/api/v1/broadcasts/${ids.sentBroadcast}/send`, {});
+    ids.variant = (await post('/api/v1/sequences', { name: 'My variant', steps: [{ type: 'sms', text: 'b' }] })).json().sequence.id;
     await createTestWorker(t.ctx).drain();
     ids.code = (await t.ctx.database.db.selectFrom('discount_codes').select('code').where('workspace_id', '=', t.workspaceId).executeTakeFirstOrThrow()).code;
   });
@@ -69,6 +70,10 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       ['GET', `/api/v1/webhooks/${ids.webhook}/deliveries`],
       ['POST', `/api/v1/webhooks/${ids.webhook}/deliveries/${ids.delivery}/redeliver`],
       ['DELETE', `/api/v1/webhooks/${ids.webhook}`],
+      ['POST', `/api/v1/sequences/${ids.sequence}/execute`, { contacts: [{ email: 'stolen@example.com' }] }],
+      ['PUT', `/api/v1/sequences/${ids.sequence}/ab-test`, { variantSequenceId: ids.variant, splitPercent: 50 }],
+      ['DELETE', `/api/v1/sequences/${ids.sequence}/ab-test`],
+      ['GET', `/api/v1/sequences/${ids.sequence}/ab-test/results`],
     ];
     for (const [method, url, payload] of calls) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: other, ...(payload ? { payload } : {}) });
@@ -94,8 +99,14 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     const code = await t.app.inject({ method: 'GET', url: `/api/v1/discounts/${ids.code}`, headers: t.auth });
     expect(code.json()).toMatchObject({ code: ids.code, redemptions: 0 });
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/settings/integrations/stripe', headers: t.auth })).json()).toMatchObject({ connected: true, status: 'unverified' });
+    // Nor can another workspace make my sequence the variant of its own test.
+    const theirs = (await t.app.inject({ method: 'POST', url: '/api/v1/sequences', headers: other, payload: { name: 'Theirs', steps: [{ type: 'sms', text: 'x' }] } })).json().sequence.id;
+    const borrowed = await t.app.inject({ method: 'PUT', url: `/api/v1/sequences/${theirs}/ab-test`, headers: other, payload: { variantSequenceId: ids.sequence, splitPercent: 50 } });
+    expect(borrowed.statusCode).toBe(422);
+    expect(Object.keys(borrowed.json().errors)).toEqual(['variantSequenceId']);
     const mine = await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}`, headers: t.auth });
-    expect(mine.json().sequence).toMatchObject({ name: 'Mine', status: 'active', sessionsCount: 1 });
+    expect(mine.json().sequence).toMatchObject({ name: 'Mine', status: 'active', sessionsCount: 1, abTest: null });
+    expect(await t.ctx.database.db.selectFrom('contacts').select('id').where('email', '=', 'stolen@example.com').execute()).toEqual([]);
     const session = await t.app.inject({ method: 'GET', url: `/api/v1/sessions/${ids.session}`, headers: t.auth });
     expect(session.json().status).toBe('running');
     const webhook = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}`, headers: t.auth });
@@ -190,5 +201,34 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       expect({ url, status: res.statusCode }).toEqual({ url, status: 403 });
       expect(res.json().error).toContain('webhooks:write');
     }
+
+    const asReader = { authorization: `Bearer ${reader.token}` };
+    const execute = await t.app.inject({ method: 'POST', url: `/api/v1/sequences/${ids.sequence}/execute`, headers: asReader, payload: { contacts: [{ email: 'reader@example.com' }] } });
+    expect(execute.statusCode).toBe(403);
+    expect(execute.json().error).toContain('sequences:execute');
+    for (const [method, url] of [['PUT', `/api/v1/sequences/${ids.sequence}/ab-test`], ['DELETE', `/api/v1/sequences/${ids.sequence}/ab-test`]] as const) {
+      const res = await t.app.inject({ method, url, headers: asReader, ...(method === 'PUT' ? { payload: { variantSequenceId: ids.variant, splitPercent: 50 } } : {}) });
+      expect(res.statusCode, `${method} ${url}`).toBe(403);
+      expect(res.json().error).toContain('sequences:write');
+    }
+    const executor = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'executor', scopes: ['sequences:execute'] });
+    const results = await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}/ab-test/results`, headers: { authorization: `Bearer ${executor.token}` } });
+    expect(results.statusCode).toBe(403);
+    expect(results.json().error).toContain('sequences:read');
+    expect((await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}/ab-test/results`, headers: asReader })).statusCode).toBe(200);
+  });
+
+  it("answers 404 to another workspace's signed-in user on the dashboard's routes, and refuses tokens there", async () => {
+    const { createUser } = await import('../../src/engine/auth-service.js');
+    await createUser(t.ctx, { workspaceId: t.other.workspaceId, email: 'isolation@globex.example', name: 'Other', password: 'their password 123' });
+    const login = await t.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'x-requested-with': 'nudge' }, payload: { email: 'isolation@globex.example', password: 'their password 123' } });
+    expect(login.statusCode, login.body).toBe(200);
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const res = await t.app.inject({ method: 'POST', url: `/api/sequences/${ids.sequence}/execute`, headers: { cookie, 'x-requested-with': 'nudge' }, payload: { contactIds: [ids.contact] } });
+    expect(res.statusCode).toBe(404);
+    const withToken = await t.app.inject({ method: 'POST', url: `/api/sequences/${ids.sequence}/execute`, headers: { ...t.auth, 'x-requested-with': 'nudge' }, payload: { contactIds: [ids.contact] } });
+    expect(withToken.statusCode).toBe(401);
+    const sessions = await t.ctx.database.db.selectFrom('sessions').select('id').where('definition_id', '=', ids.sequence!).execute();
+    expect(sessions).toHaveLength(1);
   });
 });

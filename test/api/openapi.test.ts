@@ -193,6 +193,12 @@ describe.each(dialects)('OpenAPI document on %s', (dialect) => {
     expect(new Set(apiTags.map((tag) => tag.name)).size).toBe(apiTags.length);
   });
 
+  it("keeps the dashboard's internal routes and the click redirect out of the document, and documents execute and A/B tests", () => {
+    const paths = Object.keys(document.paths as Json);
+    expect(paths.filter((p) => (p.startsWith('/api/') && !p.startsWith('/api/v1/')) || p.startsWith('/t/'))).toEqual([]);
+    for (const path of ['/api/v1/sequences/{id}/execute', '/api/v1/sequences/{id}/ab-test', '/api/v1/sequences/{id}/ab-test/results']) expect(paths).toContain(path);
+  });
+
   it('serves the same document as YAML', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/openapi.yaml' });
     expect(res.statusCode).toBe(200);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
 import { SandboxOnlyRegistry } from '../../src/engine/channel-registry.js';
 import { enrollContact } from '../../src/engine/automation.js';
-import type { AutomationRule } from '../../src/store/audience-repository.js';
+import { automationRuleColumns, type AutomationRule } from '../../src/store/audience-repository.js';
 import { createTestApp, ManualClock, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { createTestWorker } from '../support/engine.js';
@@ -456,7 +456,7 @@ describe.each(dialects)('sequence enrollments API on %s', (dialect) => {
       const bo = await createContact('+14155550312', 'bo-orders@example.com');
       const rule: AutomationRule = await db()
         .selectFrom('definitions')
-        .select(['id', 'workspace_id', 'kind', 'name', 'status', 'current_version_id', 'trigger_type', 'trigger_key', 'stop_type', 'stop_key', 'enrollments_paused'])
+        .select(automationRuleColumns)
         .where('id', '=', id)
         .executeTakeFirstOrThrow();
       const start = async (contactId: string, orderId: string | number, batch: number) => {

@@ -89,6 +89,11 @@ const Resource = Type.Object(
     hasUnpublishedChanges: Type.Boolean(),
     currentVersionId: Type.Union([Type.String(), Type.Null()]),
     sessionsCount: Type.Integer(),
+    abTest: Type.Optional(
+      Type.Union([Type.Object({ variantSequenceId: Type.String(), splitPercent: Type.Integer() }), Type.Null()], {
+        description: 'Sequences: the A/B test (PUT /api/v1/sequences/{id}/ab-test), or null',
+      }),
+    ),
     publishedAt: Type.Union([Type.String(), Type.Null()]),
     createdAt: Type.String(),
     updatedAt: Type.String(),
