@@ -36,6 +36,11 @@ export interface ValidateGraphOptions {
   templateExists?: (name: string, language?: string) => boolean;
   /** Accept a graph with no nodes at all (a draft not yet written). */
   allowEmpty?: boolean;
+  /**
+   * Accept `{{webhook.<any name>.…}}` in messages: for an email checked on its own (an email
+   * template), whose webhook results come from the graph it is later used in.
+   */
+  anyWebhookName?: boolean;
 }
 
 export interface GraphValidation {
@@ -854,7 +859,7 @@ export function collectGraphFindings(input: unknown, options: ValidateGraphOptio
       const reported = new Set<string>();
       for (const tag of extractMergeTags(text)) {
         if (reported.has(tag.path)) continue;
-        const problem = mergeTagProblem(tag.path, { webhookNames });
+        const problem = mergeTagProblem(tag.path, options.anyWebhookName ? {} : { webhookNames });
         if (problem === null) continue;
         reported.add(tag.path);
         const generic = problem === 'is not a known merge tag';

@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004_audiences_and_triggers.js';
 import * as m0005 from './migrations/0005_integrations_surface.js';
 import * as m0006 from './migrations/0006_discounts.js';
 import * as m0010 from './migrations/0010_automation_version.js';
+import * as m0011 from './migrations/0011_email_templates.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
 export const migrations: Record<string, Migration> = {
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   '0005_integrations_surface': m0005,
   '0006_discounts': m0006,
   '0010_automation_version': m0010,
+  '0011_email_templates': m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
