@@ -11,6 +11,7 @@ export const apiTags: ReadonlyArray<{ name: string; description: string }> = [
   { name: 'Contacts', description: 'The people you message: created or updated by phone (E.164) or email, searched, and read with their message history counts.' },
   { name: 'Tags', description: 'Labels on contacts. Adding or removing a tag is idempotent and may start sequences.' },
   { name: 'Templates', description: 'Message templates with merge tags; WhatsApp templates carry their approval status.' },
+  { name: 'Email templates', description: 'Editable emails (subject, preview text, blocks): one for every email step of a sequence or flow, kept equal to the step\u2019s draft, plus standalone ones.' },
   { name: 'Messages', description: 'Outgoing and incoming messages on every channel, with their delivery status.' },
   { name: 'Sequences', description: 'Multi-step campaigns spaced over days: drafted, published as frozen versions, and triggered for contacts.' },
   { name: 'Flows', description: 'Short branching conversations that wait for the customer to reply, with timeouts in minutes.' },

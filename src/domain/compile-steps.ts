@@ -262,6 +262,11 @@ function stepOf(node: DefinitionNode): LinearStep | null {
  * view again gives back the same node ids.
  */
 export function graphToSteps(graph: Graph): LinearStep[] | null {
+  return graphToStepNodes(graph)?.map((s) => s.step) ?? null;
+}
+
+/** graphToSteps, with the id of the node each step shows (the action, not the delay before it). */
+export function graphToStepNodes(graph: Graph): Array<{ step: LinearStep; nodeId: string }> | null {
   const entry = resolveEntry(graph);
   if (graph.nodes.length === 0) return [];
   if (entry === null) return null;
@@ -281,7 +286,7 @@ export function graphToSteps(graph: Graph): LinearStep[] | null {
   }
   if (chain.length !== graph.nodes.length) return null;
 
-  const steps: LinearStep[] = [];
+  const steps: Array<{ step: LinearStep; nodeId: string }> = [];
   for (let i = 0; i < chain.length; i++) {
     const node = chain[i]!;
     const next = chain[i + 1];
@@ -289,13 +294,13 @@ export function graphToSteps(graph: Graph): LinearStep[] | null {
       const step = stepOf(next);
       if (step === null) return null;
       const delay = durationView(node.duration);
-      steps.push(delay ? { ...step, delay } : step);
+      steps.push({ step: delay ? { ...step, delay } : step, nodeId: next.id });
       i += 1;
       continue;
     }
     const step = stepOf(node);
     if (step === null) return null;
-    steps.push(step);
+    steps.push({ step, nodeId: node.id });
   }
   return steps;
 }

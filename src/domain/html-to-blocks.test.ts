@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { htmlToBlocks } from './html-to-blocks.js';
+import { htmlNestsDeeperThan, htmlToBlocks } from './html-to-blocks.js';
 
 /** Every `"html": "…"` and HTML block `"content": "…"` string of the reference page, verbatim (JSON-decoded). */
 function referenceHtmlExamples(): string[] {
@@ -103,5 +103,15 @@ describe('htmlToBlocks on other HTML', () => {
       { id: 'text-2', type: 'text', content: '<p>Two <b>bold</b></p>', variant: 'paragraph' },
     ]);
     expect(htmlToBlocks('')).toEqual([]);
+  });
+});
+
+describe('htmlNestsDeeperThan', () => {
+  it('measures element depth without recursing', () => {
+    expect(htmlNestsDeeperThan('<table><tr><td><p>x</p></td></tr></table>', 4)).toBe(false);
+    expect(htmlNestsDeeperThan('<table><tr><td><p><b>x</b></p></td></tr></table>', 4)).toBe(true);
+    expect(htmlNestsDeeperThan('<ul>' + '<li>item'.repeat(5000) + '</ul>', 4)).toBe(false); // implied closings count
+    expect(htmlNestsDeeperThan('<p>a<br>b<img src="x"><hr></p>', 2)).toBe(false); // void elements close themselves
+    expect(htmlNestsDeeperThan('<div>'.repeat(200_000))).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { DomUtils, ElementType, parseDocument } from 'htmlparser2';
+import { DomUtils, ElementType, Parser, parseDocument } from 'htmlparser2';
 import type { EmailBlock } from './definition.js';
 
 /**
@@ -156,4 +156,39 @@ export function htmlToBlocks(html: string): EmailBlock[] {
   for (const node of document.children) builder.add(node);
   builder.flush();
   return builder.blocks;
+}
+
+/** How deep conversion and rendering go: real email HTML (MJML's tables in tables included) stays far below it. */
+export const maxHtmlDepth = 100;
+
+/**
+ * Whether the HTML nests elements deeper than `limit`. Converting and rendering walk the
+ * tree recursively, and the parser itself slows down with the square of the depth, so
+ * HTML nested tens of thousands deep (a hostile body well under the size limit) must be
+ * refused before either sees it. The parser's events are counted as they come (closings
+ * the parser implies included) and parsing stops at the first element too deep, so this
+ * check costs at most `limit` levels of that slowdown.
+ */
+export function htmlNestsDeeperThan(html: string, limit = maxHtmlDepth): boolean {
+  let depth = 0;
+  const tooDeep = new Error('too deep');
+  const parser = new Parser(
+    {
+      onopentag() {
+        depth += 1;
+        if (depth > limit) throw tooDeep;
+      },
+      onclosetag() {
+        depth -= 1;
+      },
+    },
+    { decodeEntities: false, lowerCaseTags: true },
+  );
+  try {
+    parser.end(html);
+  } catch (error) {
+    if (error === tooDeep) return true;
+    throw error;
+  }
+  return false;
 }

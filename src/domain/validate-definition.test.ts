@@ -437,3 +437,16 @@ describe('validateGraph: many problems at once', () => {
     for (const problem of problems) expect(problem.message.length).toBeGreaterThan(10);
   });
 });
+
+describe('nesting limits', () => {
+  const email = (content: object) => ({ entry: 'm', nodes: [{ id: 'm', type: 'send_message', channel: 'email', content: { subject: 'x', ...content } }], edges: [] });
+  it('refuses email HTML and blocks nested past what the converter and renderer can walk, naming the field', () => {
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 3000; i++) deep = { a: deep };
+    const problems = (graph: object) => validateGraph(graph, { kind: 'sequence' }).problems.map((p) => p.path);
+    expect(problems(email({ html: '<div>'.repeat(50_000) }))).toEqual(['nodes.0.content.html']);
+    expect(problems(email({ blocks: [{ type: 'text', content: deep }] }))).toEqual(['nodes.0.content.blocks.0']);
+    expect(problems(email({ blocks: [{ type: 'text', content: '<i>'.repeat(5000) }] }))).toEqual(['nodes.0.content.blocks.0.content']);
+    expect(problems(email({ html: '<table><tr><td><p>Fine</p></td></tr></table>' }))).toEqual([]);
+  });
+});

@@ -9,7 +9,8 @@ import {
 } from './definition.js';
 import { conditionOperators } from './conditions.js';
 import { validateDiscountSpec } from './discount-spec.js';
-import { isPlainObject, type JsonObject } from './json.js';
+import { isPlainObject, nestsDeeperThan, type JsonObject } from './json.js';
+import { htmlNestsDeeperThan, maxHtmlDepth } from './html-to-blocks.js';
 import { extractMergeTags, mergeTagProblem } from './merge-tags.js';
 import { isTimeOfDay, isValidTimeZone } from './schedule.js';
 
@@ -35,6 +36,11 @@ export interface ValidateGraphOptions {
   templateExists?: (name: string, language?: string) => boolean;
   /** Accept a graph with no nodes at all (a draft not yet written). */
   allowEmpty?: boolean;
+  /**
+   * Accept `{{webhook.<any name>.…}}` in messages: for an email checked on its own (an email
+   * template), whose webhook results come from the graph it is later used in.
+   */
+  anyWebhookName?: boolean;
 }
 
 export interface GraphValidation {
@@ -53,6 +59,8 @@ export const definitionLimits = {
   /** Gmail clips messages over ~102 kB; anything far beyond that is a mistake, not an email. */
   htmlLength: 512_000,
   blocks: 500,
+  /** Blocks are small flat objects; a block nested deeper than this is an attack or a bug, and would exhaust the stack when copied. */
+  blockDepth: 16,
   webhookBodyLength: 65_536,
   urlLength: 2048,
   headers: 50,
@@ -284,7 +292,8 @@ function checkSendMessage(node: JsonObject, { report }: NodeContext): void {
   const text = readString(content, 'text', 'content.text', { max: definitionLimits.textLength }, report);
   readString(content, 'subject', 'content.subject', { max: definitionLimits.subjectLength }, report);
   readString(content, 'preview_text', 'content.preview_text', { max: 1000 }, report);
-  readString(content, 'html', 'content.html', { max: definitionLimits.htmlLength }, report);
+  const html = readString(content, 'html', 'content.html', { max: definitionLimits.htmlLength }, report);
+  if (html !== undefined && htmlNestsDeeperThan(html)) report('content.html', `nests elements more than ${maxHtmlDepth} levels deep`);
   checkBlocks(content.blocks, report);
   checkButtons(content.buttons, report);
   checkList(content.list, report);
@@ -320,6 +329,15 @@ function checkBlocks(blocks: unknown, report: Report): void {
     }
     if (typeof block.type !== 'string' || block.type.length === 0 || block.type.length > 50) report(`${field}.type`, 'must be a block type such as "heading" or "text"');
     if (block.id !== undefined && typeof block.id !== 'string') report(`${field}.id`, 'must be a string');
+    if (nestsDeeperThan(block, definitionLimits.blockDepth)) {
+      report(field, `nests objects or arrays more than ${definitionLimits.blockDepth} levels deep`);
+      return;
+    }
+    // The renderer walks a block's HTML recursively (for the plain-text part) when the email is sent.
+    for (const key of ['content', 'html']) {
+      const text = block[key];
+      if (typeof text === 'string' && text.includes('<') && htmlNestsDeeperThan(text)) report(`${field}.${key}`, `nests elements more than ${maxHtmlDepth} levels deep`);
+    }
     size += JSON.stringify(block).length;
   });
   if (size > definitionLimits.htmlLength) report('content.blocks', `are too large (${size} characters of JSON; at most ${definitionLimits.htmlLength})`);
@@ -841,7 +859,7 @@ export function collectGraphFindings(input: unknown, options: ValidateGraphOptio
       const reported = new Set<string>();
       for (const tag of extractMergeTags(text)) {
         if (reported.has(tag.path)) continue;
-        const problem = mergeTagProblem(tag.path, { webhookNames });
+        const problem = mergeTagProblem(tag.path, options.anyWebhookName ? {} : { webhookNames });
         if (problem === null) continue;
         reported.add(tag.path);
         const generic = problem === 'is not a known merge tag';
@@ -966,6 +984,11 @@ export function collectGraphFindings(input: unknown, options: ValidateGraphOptio
     findings.push(nodeFinding(first, 'loop_without_wait', `is in a loop with no delay or wait_for_reply (${loop.map((id) => `"${id}"`).join(', ')}); add a wait to the loop`));
   }
 
+  // structuredClone recurses: input nested without bound must not reach it (every deep part was reported above).
+  if (shapeSound && nestsDeeperThan(input, 64)) {
+    if (findings.length === 0) graphReport(undefined, 'the graph nests objects or arrays more than 64 levels deep');
+    return { shaped: null, findings };
+  }
   const shaped = shapeSound ? (structuredClone({ ...input, edges: rawEdges }) as unknown as Graph) : null;
   return { shaped, findings };
 }

@@ -1,7 +1,8 @@
 import { isoTime } from '../domain/clock.js';
 import { decodeCursor, encodeCursor } from '../domain/cursor.js';
-import { compileSteps, graphToSteps } from '../domain/compile-steps.js';
+import { compileSteps, graphToStepNodes } from '../domain/compile-steps.js';
 import type { DefinitionKind, DefinitionProblem, DefinitionSettings, Graph } from '../domain/definition.js';
+import type { TemplateLink } from '../domain/email-template.js';
 import { AppError, invalid, notFound, type FieldErrors } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { isPlainObject, parseJson, toJson } from '../domain/json.js';
@@ -13,7 +14,9 @@ import { validateGraph } from '../domain/validate-definition.js';
 import type { Db } from '../store/database.js';
 import { clearTestsUsingVariant } from '../store/ab-test-repository.js';
 import * as repo from '../store/definition-repository.js';
+import { unlinkDefinitionTemplates } from '../store/email-template-repository.js';
 import type { Context } from './context.js';
+import { resolveStepTemplates, syncDefinitionTemplates, templateIdsByDefinition } from './email-template-links.js';
 import { requireWorkingIntegrations } from './integration-service.js';
 import { stopSessions } from './session-control.js';
 import type { VersionBody } from './version-cache.js';
@@ -181,8 +184,28 @@ export function triggerColumns(trigger: TriggerConfig | null): { trigger_type: s
   return { trigger_type: type, trigger_key: key, stop_type: stopType, stop_key: stopKey };
 }
 
-/** Reads and checks a create or replace body into a draft; every problem is named. */
-async function buildDraft(ctx: Context, workspaceId: string, kind: DefinitionKind, input: DefinitionInput, partial: Draft | null): Promise<{ name: string; description: string | null; draft: Draft }> {
+interface BuiltDraft {
+  name: string;
+  description: string | null;
+  draft: Draft;
+  /** The email templates steps named with `templateId`, by the node id each step compiled to. */
+  named: Map<string, TemplateLink>;
+}
+
+/**
+ * Reads and checks a create or replace body into a draft; every problem is named. Runs
+ * inside the transaction that writes the draft (`db` is that transaction): the email
+ * templates steps name are read, and locked, in it.
+ */
+async function buildDraft(
+  ctx: Context,
+  db: Db,
+  workspaceId: string,
+  kind: DefinitionKind,
+  definitionId: string,
+  input: DefinitionInput,
+  partial: Draft | null,
+): Promise<BuiltDraft> {
   const errors: FieldErrors = {};
   const add = (field: string, message: string) => (errors[field] ??= []).push(message);
 
@@ -208,21 +231,28 @@ async function buildDraft(ctx: Context, workspaceId: string, kind: DefinitionKin
     if (input.trigger === undefined && partial) for (const field of triggerFields) if (partial.trigger[field] !== undefined) trigger[field] = partial.trigger[field];
     for (const field of triggerFields) if (input[field] !== undefined) trigger[field] = input[field];
     if (typeof type !== 'string' || !triggerTypes.includes(type)) add('trigger', `trigger must be one of ${triggerTypes.join(', ')}`);
-    else await checkTrigger(ctx.database.db, workspaceId, kind, trigger, add);
+    else await checkTrigger(db, workspaceId, kind, trigger, add);
   }
 
   if (input.steps !== undefined && input.graph !== undefined) add('steps', 'give either steps or graph, not both');
   let graph: Graph | null = partial?.graph ?? { nodes: [], edges: [] };
   let steps: unknown[] | null = partial?.steps ?? null;
-  const templateExists = await templateLookup(ctx.database.db, workspaceId);
+  let named = new Map<string, TemplateLink>();
+  const templateExists = await templateLookup(db, workspaceId);
   if (input.steps !== undefined) {
     if (!Array.isArray(input.steps)) add('steps', 'steps must be an array');
     else if (input.steps.length > 200) add('steps', 'steps may hold at most 200 steps');
     else {
-      const compiled = compileSteps(input.steps, { defaultChannel: kind === 'sequence' ? 'email' : 'whatsapp', kind, templateExists, allowEmpty: true });
-      if (compiled.problems.length > 0) throw refuse(compiled.problems, 'steps.');
-      graph = compiled.graph;
-      steps = input.steps;
+      // A step may name an email template instead of giving its content: the content is copied in first.
+      const resolved = await resolveStepTemplates(db, ctx.database.dialect, workspaceId, definitionId, input.steps);
+      for (const [field, messages] of Object.entries(resolved.errors)) (errors[field] ??= []).push(...messages);
+      if (Object.keys(resolved.errors).length === 0) {
+        const compiled = compileSteps(resolved.steps, { defaultChannel: kind === 'sequence' ? 'email' : 'whatsapp', kind, templateExists, allowEmpty: true });
+        if (compiled.problems.length > 0) throw refuse(compiled.problems, 'steps.');
+        graph = compiled.graph;
+        steps = resolved.steps;
+        named = resolved.named;
+      }
     }
   } else if (input.graph !== undefined) {
     graph = null;
@@ -235,7 +265,7 @@ async function buildDraft(ctx: Context, workspaceId: string, kind: DefinitionKin
     const first = Object.values(errors)[0]?.[0] ?? 'The definition is invalid';
     throw new AppError('validation_failed', first, { errors });
   }
-  return { name, description, draft: { graph: editableEmail(graph ?? { nodes: [], edges: [] }), settings, trigger, steps } };
+  return { name, description, draft: { graph: editableEmail(graph ?? { nodes: [], edges: [] }), settings, trigger, steps }, named };
 }
 
 /**
@@ -296,65 +326,80 @@ export async function createDefinition(ctx: Context, workspaceId: string, kind: 
   if (!fromGoal && input.emailCount !== undefined && input.goal === undefined) {
     throw invalid('emailCount', 'applies only with goal');
   }
-  const { name, description, draft } = await buildDraft(ctx, workspaceId, kind, input, null);
   const now = ctx.clock.now();
-  const enrichment: Enrichment | null = goal === null ? null : { status: 'pending', ...goal, attempts: 0, error: null, requestedAt: now, completedAt: null };
-  const row: repo.DefinitionRow = {
-    id: newId(now),
-    workspace_id: workspaceId,
-    kind,
-    name,
-    description,
-    status: 'draft' as const,
-    draft: toJson(draft),
-    draft_changed: 1,
-    current_version_id: null,
-    published_at: null,
-    created_at: now,
-    updated_at: now,
-    deleted_at: null,
-    trigger_type: 'api',
-    trigger_key: null,
-    stop_type: null,
-    stop_key: null,
-    enrollments_paused: 0,
-    enrichment: enrichment === null ? null : toJson(enrichment),
-    enrichment_due_at: enrichment === null ? null : now,
-    ab_variant_id: null,
-    ab_split_percent: null,
-  };
-  await repo.insertDefinition(ctx.database.db, row);
-  if (enrichment !== null) ctx.wake.sessions();
-  return toResource(row);
+  const id = newId(now);
+  // The definition and its email steps' templates are written together, or not at all.
+  const { row, links } = await ctx.database.db.transaction().execute(async (trx) => {
+    const { name, description, draft, named } = await buildDraft(ctx, trx, workspaceId, kind, id, input, null);
+    const enrichment: Enrichment | null = goal === null ? null : { status: 'pending', ...goal, attempts: 0, error: null, requestedAt: now, completedAt: null };
+    const row: repo.DefinitionRow = {
+      id,
+      workspace_id: workspaceId,
+      kind,
+      name,
+      description,
+      status: 'draft' as const,
+      draft: toJson(draft),
+      draft_changed: 1,
+      current_version_id: null,
+      published_at: null,
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+      trigger_type: 'api',
+      trigger_key: null,
+      stop_type: null,
+      stop_key: null,
+      enrollments_paused: 0,
+      enrichment: enrichment === null ? null : toJson(enrichment),
+      enrichment_due_at: enrichment === null ? null : now,
+      ab_variant_id: null,
+      ab_split_percent: null,
+    };
+    await repo.insertDefinition(trx, row);
+    const links = await syncDefinitionTemplates(trx, workspaceId, { id, name }, draft.graph, named, now);
+    return { row, links };
+  });
+  if (row.enrichment !== null) ctx.wake.sessions();
+  return toResource(row, 0, links);
 }
 
 export async function replaceDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string, input: DefinitionInput) {
-  const row = await requireDefinition(ctx, workspaceId, kind, id);
-  const current = parseJson<Draft>(row.draft, { graph: { nodes: [], edges: [] }, settings: {}, trigger: { type: 'api' }, steps: null });
+  await requireDefinition(ctx, workspaceId, kind, id);
   refuseGoalWithSteps(input);
   // A new goal writes the emails again; the current draft stays until they are written.
   const goal = input.goal !== undefined ? checkGoal(ctx, input) : null;
   if (goal === null && input.emailCount !== undefined) throw invalid('emailCount', 'applies only with goal');
-  if (goal !== null && parseJson<Enrichment | null>(row.enrichment, null)?.status === 'pending') {
-    throw new AppError('business_rule', `The ${kind}'s emails are still being written from its goal; wait until enrichment.status is completed`);
-  }
-  const merged = { ...input, name: input.name ?? row.name };
-  const { name, description, draft: built } = await buildDraft(ctx, workspaceId, kind, merged, current);
-  // The writer fills an empty draft only (steps given while it writes are the user's):
-  // a new goal empties it. The published version, if any, runs on meanwhile.
-  const draft = goal === null ? built : { ...built, graph: { nodes: [], edges: [] }, steps: null };
   const now = ctx.clock.now();
-  const enrichment: Enrichment | null = goal === null ? null : { status: 'pending', ...goal, attempts: 0, error: null, requestedAt: now, completedAt: null };
-  await repo.updateDefinition(ctx.database.db, workspaceId, id, {
-    name,
-    description: description ?? row.description,
-    draft: toJson(draft),
-    draft_changed: 1,
-    updated_at: now,
-    ...(enrichment ? { enrichment: toJson(enrichment), enrichment_due_at: now } : {}),
+  // Read, checked and written under the row's lock, with the email templates of its steps:
+  // an email template edited meanwhile cannot be lost under this draft, nor this draft under it.
+  const { row, links, enrichment } = await ctx.database.db.transaction().execute(async (trx) => {
+    const row = await repo.lockDefinition(trx, ctx.database.dialect, workspaceId, kind, id);
+    if (!row) throw notFound(kind === 'sequence' ? 'Sequence' : 'Flow');
+    const current = parseJson<Draft>(row.draft, { graph: { nodes: [], edges: [] }, settings: {}, trigger: { type: 'api' }, steps: null });
+    if (goal !== null && parseJson<Enrichment | null>(row.enrichment, null)?.status === 'pending') {
+      throw new AppError('business_rule', `The ${kind}'s emails are still being written from its goal; wait until enrichment.status is completed`);
+    }
+    const merged = { ...input, name: input.name ?? row.name };
+    const { name, description, draft: built, named } = await buildDraft(ctx, trx, workspaceId, kind, id, merged, current);
+    // The writer fills an empty draft only (steps given while it writes are the user's):
+    // a new goal empties it. The published version, if any, runs on meanwhile.
+    const draft = goal === null ? built : { ...built, graph: { nodes: [], edges: [] }, steps: null };
+    const enrichment: Enrichment | null = goal === null ? null : { status: 'pending', ...goal, attempts: 0, error: null, requestedAt: now, completedAt: null };
+    await repo.updateDefinition(trx, workspaceId, id, {
+      name,
+      description: description ?? row.description,
+      draft: toJson(draft),
+      draft_changed: 1,
+      updated_at: now,
+      ...(enrichment ? { enrichment: toJson(enrichment), enrichment_due_at: now } : {}),
+    });
+    const links = await syncDefinitionTemplates(trx, workspaceId, { id, name }, draft.graph, named, now);
+    return { row: (await repo.findDefinition(trx, workspaceId, kind, id))!, links, enrichment };
   });
   if (enrichment !== null) ctx.wake.sessions();
-  return withCount(ctx, (await repo.findDefinition(ctx.database.db, workspaceId, kind, id))!);
+  const counts = await repo.countSessions(ctx.database.db, [row.id]);
+  return toResource(row, counts.get(row.id) ?? 0, links);
 }
 
 export async function requireDefinition(ctx: Context, workspaceId: string, kind: DefinitionKind, id: string): Promise<repo.DefinitionRow> {
@@ -369,7 +414,8 @@ export async function getDefinition(ctx: Context, workspaceId: string, kind: Def
 
 async function withCount(ctx: Context, row: repo.DefinitionRow) {
   const counts = await repo.countSessions(ctx.database.db, [row.id]);
-  return toResource(row, counts.get(row.id) ?? 0);
+  const links = await templateIdsByDefinition(ctx.database.db, row.workspace_id, [row.id]);
+  return toResource(row, counts.get(row.id) ?? 0, links.get(row.id));
 }
 
 export async function listDefinitions(ctx: Context, workspaceId: string, kind: DefinitionKind, options: { limit: number; cursor?: string; status?: string }) {
@@ -378,7 +424,8 @@ export async function listDefinitions(ctx: Context, workspaceId: string, kind: D
   const page = rows.slice(0, options.limit);
   const next = rows.length > options.limit ? encodeCursor(page[page.length - 1]!.id) : null;
   const counts = await repo.countSessions(ctx.database.db, page.map((r) => r.id));
-  return { data: page.map((r) => toResource(r, counts.get(r.id) ?? 0)), next_cursor: next };
+  const links = await templateIdsByDefinition(ctx.database.db, workspaceId, page.map((r) => r.id));
+  return { data: page.map((r) => toResource(r, counts.get(r.id) ?? 0, links.get(r.id))), next_cursor: next };
 }
 
 /**
@@ -467,6 +514,8 @@ export async function deleteDefinition(ctx: Context, workspaceId: string, kind: 
     await repo.updateDefinition(trx, workspaceId, id, { deleted_at: now, status: 'archived', updated_at: now });
     // A test whose variant is gone would refuse every enrollment of its sequence A: it ends with it.
     await clearTestsUsingVariant(trx, workspaceId, id, now);
+    // Its steps' email templates stay in the library, no longer tied to a step.
+    await unlinkDefinitionTemplates(trx, workspaceId, id, now);
     await stopSessions(ctx, trx, { workspaceId, definitionId: id }, 'definition_deleted');
   });
 }
@@ -475,8 +524,22 @@ export function statusForActions(status: string): string {
   return status === 'active' ? 'published' : status;
 }
 
-/** The resource shape (camelCase, as the sequences API documents). */
-export function toResource(row: repo.DefinitionRow, sessionsCount = 0) {
+/**
+ * The linear steps view, each email step with the `templateId` of its email template.
+ * Steps kept as given compile to positional node ids (`step-<n>`); otherwise the view is
+ * derived from the graph, node by node.
+ */
+function stepsView(draft: Draft, templateIds: ReadonlyMap<string, string>): object[] | null {
+  const withTemplate = (step: unknown, nodeId: string): object => {
+    const templateId = templateIds.get(nodeId);
+    return templateId !== undefined && isPlainObject(step) ? { ...step, templateId } : (step as object);
+  };
+  if (draft.steps !== null) return draft.steps.map((step, i) => withTemplate(step, `step-${i + 1}`));
+  return graphToStepNodes(draft.graph)?.map(({ step, nodeId }) => withTemplate(step, nodeId)) ?? null;
+}
+
+/** The resource shape (camelCase, as the sequences API documents). `templateIds`: node id → email template id. */
+export function toResource(row: repo.DefinitionRow, sessionsCount = 0, templateIds: ReadonlyMap<string, string> = new Map()) {
   const draft = parseJson<Draft>(row.draft, { graph: { nodes: [], edges: [] }, settings: {}, trigger: { type: 'api' }, steps: null });
   const emailCount = draft.graph.nodes.filter((n) => n.type === 'send_message' && n.channel === 'email').length;
   const enrichment = parseJson<Enrichment | null>(row.enrichment, null);
@@ -489,8 +552,9 @@ export function toResource(row: repo.DefinitionRow, sessionsCount = 0) {
     trigger: draft.trigger.type,
     triggerConfig: draft.trigger,
     settings: draft.settings,
-    steps: (draft.steps ?? graphToSteps(draft.graph)) as object[] | null,
+    steps: stepsView(draft, templateIds),
     graph: draft.graph,
+    emailTemplates: draft.graph.nodes.filter((n) => templateIds.has(n.id)).map((n) => ({ nodeId: n.id, templateId: templateIds.get(n.id)! })),
     emailCount: enrichment?.status === 'pending' ? enrichment.emailCount : emailCount,
     enrollmentMode: typeof draft.trigger.enrollmentMode === 'string' ? draft.trigger.enrollmentMode : 'unlimited',
     stopCondition: isPlainObject(draft.trigger.stopCondition) ? draft.trigger.stopCondition : null,

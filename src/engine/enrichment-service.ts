@@ -6,6 +6,7 @@ import { isPlainObject, parseJson, toJson } from '../domain/json.js';
 import type { Db } from '../store/database.js';
 import type { Context } from './context.js';
 import type { Draft, Enrichment } from './definition-service.js';
+import { syncDefinitionTemplates } from './email-template-links.js';
 
 /**
  * Writes the emails of sequences created from a `goal` (the create-sequence body's "AI
@@ -172,15 +173,18 @@ interface StoredChange {
  * while the claim still holds (the row is not deleted, its enrichment is pending and
  * `enrichment_due_at` is still this claim's lease). Returns the change applied, or null.
  */
-async function storeOutcome(db: Db, claim: Claim, change: (current: { enrichment: Enrichment; draft: Draft }) => StoredChange, now: number): Promise<StoredChange | null> {
-  return db.transaction().execute(async (trx) => {
-    const current = await trx
+async function storeOutcome(ctx: Context, claim: Claim, change: (current: { enrichment: Enrichment; draft: Draft }) => StoredChange, now: number): Promise<StoredChange | null> {
+  return ctx.database.db.transaction().execute(async (trx) => {
+    let read = trx
       .selectFrom('definitions')
-      .select(['draft', 'enrichment'])
+      .select(['name', 'draft', 'enrichment'])
       .where('id', '=', claim.row.id)
       .where('deleted_at', 'is', null)
-      .where('enrichment_due_at', '=', claim.lease)
-      .executeTakeFirst();
+      .where('enrichment_due_at', '=', claim.lease);
+    // Locked on PostgreSQL, like every writer of a draft: a PUT or an email template edit
+    // committing between this read and the write below would otherwise be overwritten.
+    if (ctx.database.dialect === 'postgres') read = read.forUpdate();
+    const current = await read.executeTakeFirst();
     const enrichment = current ? readEnrichment(current.enrichment) : null;
     if (!current || enrichment?.status !== 'pending') return null;
     const next = change({ enrichment, draft: parseJson<Draft>(current.draft, emptyDraft) });
@@ -196,7 +200,10 @@ async function storeOutcome(db: Db, claim: Claim, change: (current: { enrichment
       .where('deleted_at', 'is', null)
       .where('enrichment_due_at', '=', claim.lease)
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1 ? next : null;
+    if (Number(result.numUpdatedRows) !== 1) return null;
+    // Each written email gets its email template, in the transaction that stores the draft.
+    if (next.draft) await syncDefinitionTemplates(trx, claim.row.workspace_id, { id: claim.row.id, name: current.name }, next.draft.graph, new Map(), now);
+    return next;
   });
 }
 
@@ -223,7 +230,7 @@ async function writeOne(ctx: Context, settings: AiSettings, claim: Claim): Promi
 
   if (outcome.ok && built !== null && !('problem' in built)) {
     const stored = await storeOutcome(
-      ctx.database.db,
+      ctx,
       claim,
       ({ enrichment, draft: current }) => {
         const done: Enrichment = { ...enrichment, status: 'completed', error: null, completedAt: now };
@@ -250,7 +257,7 @@ async function writeOne(ctx: Context, settings: AiSettings, claim: Claim): Promi
     : { retryable: true, code: 'invalid_sequence', message: built !== null && 'problem' in built ? built.problem : 'The written emails are unusable' };
   const retryAfterMs = 'retryAfterMs' in failure ? failure.retryAfterMs : undefined;
   const stored = await storeOutcome(
-    ctx.database.db,
+    ctx,
     claim,
     ({ enrichment }) => {
       if (!failure.retryable || enrichment.attempts >= maxWriteAttempts) return { enrichment: { ...enrichment, status: 'failed', error: failure.message, completedAt: null }, dueAt: null };

@@ -1,5 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
-import type { Db } from './database.js';
+import type { Db, Dialect } from './database.js';
 import type { DefinitionTable, DefinitionVersionTable } from './schema.js';
 
 export type DefinitionRow = Selectable<DefinitionTable>;
@@ -19,6 +19,18 @@ export async function findDefinition(db: Db, workspaceId: string, kind: 'sequenc
     .where('id', '=', id)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
+}
+
+/**
+ * The definition, locked for the rest of the transaction on PostgreSQL, so writers of its
+ * draft (a PUT, an email template edit, the AI writer) take turns instead of overwriting
+ * each other; SQLite's BEGIN IMMEDIATE already serialises them. Any kind when `kind` is null.
+ */
+export async function lockDefinition(db: Db, dialect: Dialect, workspaceId: string, kind: 'sequence' | 'flow' | null, id: string): Promise<DefinitionRow | undefined> {
+  let query = db.selectFrom('definitions').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).where('deleted_at', 'is', null);
+  if (kind !== null) query = query.where('kind', '=', kind);
+  if (dialect === 'postgres') query = query.forUpdate();
+  return query.executeTakeFirst();
 }
 
 export async function listDefinitions(

@@ -118,6 +118,21 @@ export interface TemplateTable {
   updated_at: number;
 }
 
+/** An editable email: a step's own (definition_id and node_id set) or a library template (both null). */
+export interface EmailTemplateTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  subject: string;
+  preview_text: string | null;
+  /** The editable blocks, as JSON. */
+  blocks: string;
+  definition_id: string | null;
+  node_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface DefinitionTable {
   id: string;
   workspace_id: string;
@@ -513,6 +528,7 @@ export interface Schema {
   idempotency_keys: IdempotencyKeyTable;
   rate_limits: RateLimitTable;
   templates: TemplateTable;
+  email_templates: EmailTemplateTable;
   definitions: DefinitionTable;
   definition_versions: DefinitionVersionTable;
   sessions: SessionTable;

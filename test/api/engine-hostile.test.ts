@@ -13,19 +13,23 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
   let t: TestApp;
   let sequenceId: string;
   let templateId: string;
+  let emailTemplateId: string;
   beforeAll(async () => {
     t = await createTestApp(dialect);
     const created = await t.app.inject({ method: 'POST', url: '/api/v1/sequences', headers: t.auth, payload: { name: 'Target', steps: [{ type: 'sms', text: 'a' }] } });
     sequenceId = created.json().sequence.id;
     await t.app.inject({ method: 'POST', url: `/api/v1/sequences/${sequenceId}/publish`, headers: t.auth });
     templateId = (await t.app.inject({ method: 'POST', url: '/api/v1/templates', headers: t.auth, payload: { name: 'target', language: 'en', category: 'MARKETING', body: 'Hi {{1}}' } })).json().id;
+    const library = await t.app.inject({ method: 'POST', url: '/api/v1/email-templates', headers: t.auth, payload: { subject: 'Library', html: '<p>Library</p>' } });
+    emailTemplateId = library.json().template.id;
   });
   afterAll(async () => t.close());
 
   const counts = async () => {
     const db = t.ctx.database.db;
-    const n = async (table: 'definitions' | 'sessions' | 'contacts' | 'messages' | 'definition_versions' | 'webhook_subscriptions' | 'webhook_deliveries' | 'broadcasts') =>
+    const n = async (table: 'definitions' | 'sessions' | 'contacts' | 'messages' | 'definition_versions' | 'webhook_subscriptions' | 'webhook_deliveries' | 'broadcasts' | 'email_templates') =>
       Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const template = await db.selectFrom('email_templates').select(['subject', 'blocks', 'updated_at']).where('id', '=', emailTemplateId).executeTakeFirstOrThrow();
     return {
       definitions: await n('definitions'),
       versions: await n('definition_versions'),
@@ -35,6 +39,8 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
       webhooks: await n('webhook_subscriptions'),
       deliveries: await n('webhook_deliveries'),
       broadcasts: await n('broadcasts'),
+      emailTemplates: await n('email_templates'),
+      template,
     };
   };
 
@@ -89,6 +95,22 @@ describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
       { url: `/api/v1/sequences/${sequenceId}/ab-test`, method: 'PUT', payload: { variantSequenceId: sequenceId, splitPercent: 'half' }, field: 'splitPercent' },
       { url: `/api/v1/sequences/${sequenceId}/ab-test`, method: 'PUT', payload: { variantSequenceId: sequenceId, splitPercent: 50 }, field: 'variantSequenceId' },
       { url: '/api/auth/login', payload: { email: ['admin@localhost'], password: 'x' }, field: 'email' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', html: huge }, field: 'html' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', blocks: 'not a list' }, field: 'blocks' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', blocks: Array.from({ length: 501 }, () => ({ type: 'divider' })) }, field: 'blocks' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', blocks: [{ type: 'text', content: nested(2000) }] } },
+      { url: '/api/v1/email-templates', payload: { subject: 'x'.repeat(2000), html: '<p>x</p>' }, field: 'subject' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', html: 42 }, field: 'html' },
+      { url: `/api/v1/email-templates/${emailTemplateId}`, method: 'PUT', payload: { blocks: [{ type: 7 }] }, field: 'blocks.0.type' },
+      { url: `/api/v1/email-templates/${emailTemplateId}`, method: 'PUT', payload: { previewText: ['no'] }, field: 'previewText' },
+      { url: `/api/v1/email-templates/${emailTemplateId}`, method: 'PUT', payload: null, raw: '{"subject": ', contentType: 'application/json' },
+      { url: '/api/v1/sequences', payload: { name: 'x', steps: [{ templateId: { $ne: null } }] }, field: 'steps.0.templateId' },
+      // Nested past what a recursive walk survives: refused by a check that does not recurse.
+      { url: '/api/v1/sequences', payload: { name: 'x', steps: [{ subject: 'x', blocks: [{ type: 'text', content: nested(2000) }] }] }, field: 'steps.0.blocks.0' },
+      { url: '/api/v1/sequences', payload: { name: 'x', steps: [{ subject: 'x', html: '<div>'.repeat(60_000) }] }, field: 'steps.0.html' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', html: '<table><tr><td>'.repeat(20_000) }, field: 'html' },
+      { url: '/api/v1/email-templates', payload: { subject: 'x', blocks: [{ type: 'text', content: '<b>'.repeat(50_000) }] }, field: 'blocks.0.content' },
+      { url: `/api/v1/sequences/${sequenceId}`, method: 'PUT', payload: { steps: [{ templateId: "' or 1=1 --" }] }, field: 'steps.0.templateId' },
     ];
     for (const c of cases) {
       const res = c.raw

@@ -34,6 +34,9 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     ids.variant = (await post('/api/v1/sequences', { name: 'My variant', steps: [{ type: 'sms', text: 'b' }] })).json().sequence.id;
     await createTestWorker(t.ctx).drain();
     ids.code = (await t.ctx.database.db.selectFrom('discount_codes').select('code').where('workspace_id', '=', t.workspaceId).executeTakeFirstOrThrow()).code;
+    ids.emailSequence = (await post('/api/v1/sequences', { name: 'Mail', steps: [{ subject: 'Hi', html: '<p>Hi</p>' }] })).json().sequence.id;
+    ids.emailTemplate = (await t.app.inject({ method: 'GET', url: `/api/v1/email-templates?sequenceId=${ids.emailSequence}`, headers: t.auth })).json().data[0].id;
+    ids.libraryTemplate = (await post('/api/v1/email-templates', { subject: 'Library', html: '<p>Library</p>' })).json().template.id;
   });
   afterAll(async () => t.close());
 
@@ -74,6 +77,12 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       ['PUT', `/api/v1/sequences/${ids.sequence}/ab-test`, { variantSequenceId: ids.variant, splitPercent: 50 }],
       ['DELETE', `/api/v1/sequences/${ids.sequence}/ab-test`],
       ['GET', `/api/v1/sequences/${ids.sequence}/ab-test/results`],
+      ['GET', `/api/v1/email-templates/${ids.emailTemplate}`],
+      ['PUT', `/api/v1/email-templates/${ids.emailTemplate}`, { subject: 'Stolen' }],
+      ['DELETE', `/api/v1/email-templates/${ids.emailTemplate}`],
+      ['GET', `/api/v1/email-templates/${ids.libraryTemplate}`],
+      ['PUT', `/api/v1/email-templates/${ids.libraryTemplate}`, { name: 'Stolen' }],
+      ['DELETE', `/api/v1/email-templates/${ids.libraryTemplate}`],
     ];
     for (const [method, url, payload] of calls) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: other, ...(payload ? { payload } : {}) });
@@ -89,6 +98,8 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       '/api/v1/discounts',
       '/api/v1/webhooks',
       `/api/v1/discounts?contactId=${ids.contact}`,
+      '/api/v1/email-templates',
+      `/api/v1/email-templates?sequenceId=${ids.emailSequence}`,
     ]) {
       const res = await t.app.inject({ method: 'GET', url, headers: other });
       expect({ url, status: res.statusCode, data: res.json().data }).toEqual({ url, status: 200, data: [] });
@@ -113,6 +124,16 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(webhook.json()).toMatchObject({ url: 'http://127.0.0.1:9/hooks', status: 'active', previous_secret_expires_at: null });
     const log = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth });
     expect(log.json().data.map((d: { id: string }) => d.id)).toEqual([ids.delivery]);
+    for (const id of [ids.emailTemplate, ids.libraryTemplate]) {
+      const tpl = await t.app.inject({ method: 'GET', url: `/api/v1/email-templates/${id}`, headers: t.auth });
+      expect(tpl.json().template).toMatchObject({ subject: id === ids.libraryTemplate ? 'Library' : 'Hi', name: expect.not.stringContaining('Stolen') });
+    }
+    // Naming the other workspace's template in a step is refused, and copies nothing.
+    const borrowedTemplate = await t.app.inject({ method: 'POST', url: '/api/v1/sequences', headers: other, payload: { name: 'Borrow', steps: [{ templateId: ids.libraryTemplate }] } });
+    expect(borrowedTemplate.statusCode).toBe(422);
+    expect(Object.keys(borrowedTemplate.json().errors)).toEqual(['steps.0.templateId']);
+    const mail = await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.emailSequence}`, headers: t.auth });
+    expect(mail.json().sequence).toMatchObject({ steps: [{ subject: 'Hi', templateId: ids.emailTemplate }] });
   });
 
   it('keeps broadcasts to their workspace: 404 for every id-bearing route, nothing listed, nothing changed', async () => {
@@ -186,6 +207,11 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
       ['POST', '/api/v1/discounts/redeem', 'discounts:write', { code: ids.code }],
       ['GET', '/api/v1/settings/integrations', 'settings:read'],
       ['PUT', '/api/v1/settings/integrations/stripe', 'settings:write', { secret_key: 'sk_test_51Stolen000000000' }],
+      ['GET', '/api/v1/email-templates', 'templates:read'],
+      ['GET', `/api/v1/email-templates/${ids.emailTemplate}`, 'templates:read'],
+      ['POST', '/api/v1/email-templates', 'templates:write', { subject: 'x', html: '<p>x</p>' }],
+      ['PUT', `/api/v1/email-templates/${ids.emailTemplate}`, 'templates:write', { subject: 'x' }],
+      ['DELETE', `/api/v1/email-templates/${ids.libraryTemplate}`, 'templates:write'],
     ] as Array<[string, string, string, object?]>) {
       const res = await t.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${reader.token}` }, ...(payload ? { payload } : {}) });
       expect({ url, status: res.statusCode, error: res.json().error }).toEqual({ url, status: 403, error: `This token lacks the scope ${scope}` });
@@ -216,6 +242,12 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     expect(results.statusCode).toBe(403);
     expect(results.json().error).toContain('sequences:read');
     expect((await t.app.inject({ method: 'GET', url: `/api/v1/sequences/${ids.sequence}/ab-test/results`, headers: asReader })).statusCode).toBe(200);
+    // templates:read alone reads email templates and cannot change them.
+    const templateReader = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'template reader', scopes: ['templates:read'] });
+    const asTemplateReader = { authorization: `Bearer ${templateReader.token}` };
+    expect((await t.app.inject({ method: 'GET', url: `/api/v1/email-templates/${ids.emailTemplate}`, headers: asTemplateReader })).statusCode).toBe(200);
+    const edit = await t.app.inject({ method: 'PUT', url: `/api/v1/email-templates/${ids.emailTemplate}`, headers: asTemplateReader, payload: { subject: 'x' } });
+    expect({ status: edit.statusCode, error: edit.json().error }).toEqual({ status: 403, error: 'This token lacks the scope templates:write' });
   });
 
   it("answers 404 to another workspace's signed-in user on the dashboard's routes, and refuses tokens there", async () => {

@@ -104,8 +104,17 @@ for (const dialect of dialects) {
           previewText: email.previewText,
           html: email.html,
           ...(i === 0 ? {} : { delay: { days: i === 1 ? 1 : 2 } }),
+          templateId: expect.any(String),
         })),
       );
+      // Each written email got its email template when the draft was stored, with the email's content as blocks.
+      const templates = await t.app.inject({ method: 'GET', url: `/api/v1/email-templates?sequenceId=${id}`, headers: t.auth });
+      const listed = (templates.json() as { data: Array<{ id: string; name: string; subject: string; previewText: string | null; nodeId: string; blocks: unknown[] }> }).data;
+      expect(listed.map((tpl) => [tpl.name, tpl.subject, tpl.previewText, tpl.nodeId])).toEqual(
+        expected.emails.map((email, i) => [`Onboarding Sequence \u2013 Email ${i + 1}`, email.subject, email.previewText, `step-${i + 1}`]),
+      );
+      expect(listed.map((tpl) => tpl.id)).toEqual(written.steps!.map((s) => (s as { templateId?: string }).templateId));
+      expect(listed[0]!.blocks[0]).toMatchObject({ type: 'heading', content: 'Step 1' });
       // The graph the engine runs: email nodes with the HTML as editable blocks, delay nodes between them.
       const emails = written.graph.nodes.filter((n) => n.type === 'send_message');
       expect(emails.map((n) => [n.channel, n.content?.subject])).toEqual(expected.emails.map((e) => ['email', e.subject]));
@@ -302,6 +311,10 @@ for (const dialect of dialects) {
       expect(written.enrichment?.status).toBe('completed');
       expect(written.steps?.map((s) => s.subject)).not.toContain('Old');
       expect(written.steps).toHaveLength(2);
+      // The old email's template left the sequence for the library; the two written ones are its templates now.
+      const linked = (await t.app.inject({ method: 'GET', url: `/api/v1/email-templates?sequenceId=${id}`, headers: t.auth })).json() as { data: Array<{ subject: string }> };
+      expect(linked.data.map((tpl) => tpl.subject)).not.toContain('Old');
+      expect(linked.data).toHaveLength(2);
     });
 
     it('keeps steps the user gave while the emails were being written', async () => {
@@ -312,7 +325,9 @@ for (const dialect of dialects) {
       expect(callsFor('Written by hand')).toHaveLength(1);
       const kept = await view(id);
       expect(kept.enrichment?.status).toBe('completed');
-      expect(kept.steps).toEqual([{ subject: 'Mine', html: '<p>Mine</p>' }]);
+      expect(kept.steps).toEqual([{ subject: 'Mine', html: '<p>Mine</p>', templateId: expect.any(String) }]);
+      const linked = (await t.app.inject({ method: 'GET', url: `/api/v1/email-templates?sequenceId=${id}`, headers: t.auth })).json() as { data: Array<{ subject: string }> };
+      expect(linked.data.map((tpl) => tpl.subject)).toEqual(['Mine']);
     });
 
     it('leaves a claimed sequence alone until its lease ends, then writes it (a worker killed mid-call)', async () => {

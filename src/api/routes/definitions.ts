@@ -41,7 +41,14 @@ const DefinitionBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200, description: 'Name shown in the dashboard and in trigger responses' }),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
-    steps: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 200, description: 'A linear list of steps; each step may carry a `delay` ({days, hours, minutes, seconds}) that runs before it' })),
+    steps: Type.Optional(
+      Type.Array(Type.Object({}, { additionalProperties: true }), {
+        maxItems: 200,
+        description:
+          'A linear list of steps; each step may carry a `delay` ({days, hours, minutes, seconds}) that runs before it. ' +
+          'Each email step gets an email template; an email step may give `templateId` instead of blocks or html to start from an email template’s content',
+      }),
+    ),
     graph: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'A graph: `{entry?, nodes: [...], edges: [{from, to, branch?}]}`' })),
     settings: Type.Optional(Type.Object({ session_ttl_minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 43200 })) }, { additionalProperties: true })),
     trigger: Type.Optional(Type.String({ maxLength: 50, description: 'How sessions start: `api` (the default), contact_added, tag_added, segment_entered, event_received, inactivity or frequency' })),
@@ -83,8 +90,11 @@ const Resource = Type.Object(
     trigger: Type.String(),
     triggerConfig: Type.Object({}, { additionalProperties: true }),
     settings: Type.Object({}, { additionalProperties: true }),
-    steps: Type.Union([Type.Array(Type.Object({}, { additionalProperties: true })), Type.Null()]),
+    steps: Type.Union([Type.Array(Type.Object({}, { additionalProperties: true })), Type.Null()], { description: 'The linear steps (null when the graph branches); each email step carries the `templateId` of its email template' }),
     graph: Type.Object({}, { additionalProperties: true }),
+    emailTemplates: Type.Array(Type.Object({ nodeId: Type.String(), templateId: Type.String() }), {
+      description: 'The email template of each email node (GET /api/v1/email-templates/{templateId}); editing one edits the node in this draft',
+    }),
     emailCount: Type.Integer(),
     hasUnpublishedChanges: Type.Boolean(),
     currentVersionId: Type.Union([Type.String(), Type.Null()]),
@@ -114,6 +124,7 @@ function resourceExample(kind: DefinitionKind, status = 'active') {
     settings: sequence ? {} : { session_ttl_minutes: 30 },
     steps: sequence ? welcomeSteps : null,
     graph: sequence ? { entry: 'step-1', nodes: [{ id: 'step-1', type: 'send_message', channel: 'whatsapp', content: { text: welcomeSteps[0]!.text } }], edges: [] } : cartFlowGraph,
+    emailTemplates: [],
     emailCount: 0,
     hasUnpublishedChanges: false,
     currentVersionId: status === 'draft' ? null : '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c',

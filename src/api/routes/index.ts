@@ -3,6 +3,7 @@ import type { Context } from '../../engine/context.js';
 import { registerAudienceRoutes } from './audiences.js';
 import { registerDefinitionRoutes } from './definitions.js';
 import { registerDiscountRoutes } from './discounts.js';
+import { registerEmailTemplateRoutes } from './email-templates.js';
 import { registerBroadcastRoutes } from './broadcasts.js';
 import { registerMcpRoutes } from './mcp.js';
 import { registerPollingTriggerRoutes } from './polling-triggers.js';
@@ -34,6 +35,7 @@ export async function registerRoutes(app: App, ctx: Context): Promise<void> {
   registerSendTextMessageRoutes(app, ctx);
   registerTemplateRoutes(app, ctx);
   registerTrackedLinkRoutes(app, ctx);
+  registerEmailTemplateRoutes(app, ctx);
   registerWhatsAppWebhookRoutes(app, ctx);
   await registerTwilioWebhookRoutes(app, ctx);
   await registerUnsubscribeRoutes(app, ctx);
