@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const marker = 'BENCH_RESULT ';
+
+/**
+ * Runs one scenario of bench/child.ts in a fresh Node process and answers its result,
+ * so each system's peak RSS is its own and not what earlier scenarios left behind.
+ */
+export function runInChild<T>(scenario: string, args: unknown): Promise<T> {
+  const entry = fileURLToPath(new URL('../child.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [entry, scenario, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith(marker));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(marker.length)) as T);
+      else reject(new Error(`bench scenario ${scenario} exited with ${signal ?? code}${out.trim() ? `: ${out.trim().slice(-2000)}` : ''}`));
+    });
+  });
+}
+
+/** Called by the child: prints the result where runInChild finds it. */
+export function reportToParent(result: unknown): void {
+  process.stdout.write(`${marker}${JSON.stringify(result)}\n`);
+}
