@@ -175,7 +175,6 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
     const started = performance.now();
     for (const w of pool) w.start();
 
-    const db = ctx.database.db;
     await waitUntilIdle(ctx);
     const runSeconds = (performance.now() - started) / 1000;
     for (const w of pool) await w.stop();

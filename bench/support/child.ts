@@ -8,9 +8,18 @@ const marker = 'BENCH_RESULT ';
  * so each system's peak RSS is its own and not what earlier scenarios left behind.
  */
 export function runInChild<T>(scenario: string, args: unknown): Promise<T> {
-  const entry = fileURLToPath(new URL('../child.js', import.meta.url));
+  return runNodeScript<T>('child.js', [scenario, JSON.stringify(args)]);
+}
+
+/**
+ * Runs a script of dist/bench (`child.js`, `load.js`) in a fresh Node process and
+ * answers what it reported with reportToParent.
+ */
+export function runNodeScript<T>(script: string, args: string[]): Promise<T> {
+  const entry = fileURLToPath(new URL(`../${script}`, import.meta.url));
+  const scenario = script === 'child.js' ? (args[0] ?? script) : script;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, scenario, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
