@@ -13,16 +13,16 @@ const args = JSON.parse(rawArgs ?? '{}') as { dialect: Dialect; adminUrl: string
 
 switch (scenario) {
   case 'drip':
-    reportToParent(await runDrip(args.dialect, args.adminUrl, args.contacts, args.workers, args.delivery));
+    await reportToParent(await runDrip(args.dialect, args.adminUrl, args.contacts, args.workers, args.delivery));
     break;
   case 'steady':
-    reportToParent(await runSteady(args.dialect, args.adminUrl, args.rate, args.seconds));
+    await reportToParent(await runSteady(args.dialect, args.adminUrl, args.rate, args.seconds));
     break;
   case 'bullmq':
-    reportToParent(await runBullmqDrip(args.adminUrl, args.contacts));
+    await reportToParent(await runBullmqDrip(args.adminUrl, args.contacts));
     break;
   case 'graphile':
-    reportToParent(await runGraphileDrip(args.adminUrl, args.contacts));
+    await reportToParent(await runGraphileDrip(args.adminUrl, args.contacts));
     break;
   default:
     process.stderr.write(`unknown bench scenario ${scenario}\n`);

@@ -101,5 +101,5 @@ const result: LoadResult = {
   warmup2xx: warmup.result['2xx'],
   warmupEnrolled: warmup.enrolled,
 };
-reportToParent(result);
+await reportToParent(result);
 process.exit(0);

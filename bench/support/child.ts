@@ -34,7 +34,7 @@ export function runNodeScript<T>(script: string, args: string[]): Promise<T> {
   });
 }
 
-/** Called by the child: prints the result where runInChild finds it. */
-export function reportToParent(result: unknown): void {
-  process.stdout.write(`${marker}${JSON.stringify(result)}\n`);
+/** Called by the child: prints the result where runInChild finds it (resolved once written, so exiting after it loses nothing). */
+export function reportToParent(result: unknown): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${marker}${JSON.stringify(result)}\n`, () => resolve()));
 }
