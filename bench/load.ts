@@ -1,5 +1,6 @@
 import autocannon, { type RawRequest, type Result } from 'autocannon';
 import { reportToParent } from './support/child.js';
+import { cloneId } from './support/clone-ids.js';
 
 /**
  * The load generator, a process of its own so the server's figures are not the
@@ -9,13 +10,16 @@ import { reportToParent } from './support/child.js';
 export interface LoadConfig {
   url: string;
   token: string;
-  kind: 'trigger' | 'execute';
+  kind: 'trigger' | 'execute' | 'add-tag';
   sequenceId: string;
   connections: number;
   seconds: number;
   warmupSeconds: number;
   /** Contacts per request (execute). */
   batch: number;
+  /** add-tag: tag contacts firstIndex … firstIndex + amount - 1 of the stop scenario, one request each, no warm-up. */
+  firstIndex?: number;
+  amount?: number;
 }
 
 export interface LoadResult {
@@ -40,6 +44,7 @@ const config = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
 let next = 0;
 
 function body(): string {
+  if (config.kind === 'add-tag') return JSON.stringify({ contact_id: cloneId(1, (config.firstIndex ?? 0) + next++), tag: 'customer' });
   if (config.kind === 'trigger') {
     const n = next++;
     return JSON.stringify({ sequence_id: config.sequenceId, phone: phoneOf(n), context: { first_name: `Load ${n}` } });
@@ -55,13 +60,15 @@ function phoneOf(n: number): string {
   return `+1415${String(5000000 + n).padStart(7, '0')}`;
 }
 
-async function run(seconds: number): Promise<{ result: Result; enrolled: number }> {
+const paths = { trigger: '/api/v1/actions/trigger-sequence', execute: `/api/v1/sequences/${config.sequenceId}/execute`, 'add-tag': '/api/v1/actions/add-tag' };
+
+async function run(seconds: number, amount?: number): Promise<{ result: Result; enrolled: number }> {
   let enrolled = 0;
-  const path = config.kind === 'trigger' ? '/api/v1/actions/trigger-sequence' : `/api/v1/sequences/${config.sequenceId}/execute`;
+  const path = paths[config.kind];
   const result = await autocannon({
     url: config.url,
     connections: config.connections,
-    duration: seconds,
+    ...(amount === undefined ? { duration: seconds } : { amount }),
     timeout: 30,
     requests: [
       {
@@ -70,7 +77,9 @@ async function run(seconds: number): Promise<{ result: Result; enrolled: number 
         headers: { authorization: `Bearer ${config.token}`, 'content-type': 'application/json' },
         setupRequest: (request: RawRequest) => ({ ...request, body: body() }),
         onResponse: (status: number, text: string) => {
-          if (config.kind === 'trigger') {
+          if (config.kind === 'add-tag') {
+            if (status === 200) enrolled += 1;
+          } else if (config.kind === 'trigger') {
             if (status === 201) enrolled += 1;
           } else if (status === 200) {
             enrolled += Number((JSON.parse(text) as { queued?: number }).queued ?? 0);
@@ -82,8 +91,8 @@ async function run(seconds: number): Promise<{ result: Result; enrolled: number 
   return { result, enrolled };
 }
 
-const warmup = await run(config.warmupSeconds);
-const measured = await run(config.seconds);
+const warmup = config.warmupSeconds > 0 ? await run(config.warmupSeconds) : { result: null, enrolled: 0 };
+const measured = await run(config.seconds, config.amount);
 const r = measured.result;
 const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, Number(s.count)]));
 const result: LoadResult = {
@@ -98,7 +107,7 @@ const result: LoadResult = {
   statusCodes,
   enrolled: measured.enrolled,
   seconds: r.duration,
-  warmup2xx: warmup.result['2xx'],
+  warmup2xx: warmup.result?.['2xx'] ?? 0,
   warmupEnrolled: warmup.enrolled,
 };
 await reportToParent(result);

@@ -21,7 +21,8 @@ import type { Dialect } from '../src/store/database.js';
  *   BENCH_DIALECTS    sqlite,postgres (default both, PostgreSQL when reachable)
  *   BENCH_CONTACTS    contacts in the drip, Nudge's and the peers' (default 20000)
  *   BENCH_WAITING     sessions waiting in the future for the claim scenario (default 1000000)
- *   BENCH_STOP_SESSIONS sessions stopped by a stop condition (default 100000)
+ *   BENCH_STOP_SESSIONS sessions stopped by a stop condition (default 100000), and
+ *   BENCH_STOP_API_SAMPLE further ones stopped through the API, one add-tag request each (default 5000)
  *   BENCH_STEADY_SECONDS, BENCH_HTTP_SECONDS (10), BENCH_HTTP_WARMUP_SECONDS (3),
  *   BENCH_HTTP_CONNECTIONS (50), BENCH_EXECUTE_CONNECTIONS (10), BENCH_HTTP_ROLE (api|start),
  *   BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_HOST/PORT.
@@ -30,6 +31,7 @@ const env = process.env;
 const contacts = Number(env.BENCH_CONTACTS ?? 20_000);
 const waiting = Number(env.BENCH_WAITING ?? 1_000_000);
 const stopSessions = Number(env.BENCH_STOP_SESSIONS ?? 100_000);
+const stopApiSample = Number(env.BENCH_STOP_API_SAMPLE ?? 5_000);
 const steadySeconds = Number(env.BENCH_STEADY_SECONDS ?? 10);
 const adminUrl = env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const http = {
@@ -172,7 +174,7 @@ for (const dialect of dialects) {
     }
   }
   if (scenarios.has('stop')) {
-    const figures = await timed(`stop: ${stopSessions} sessions stopped by a has_tag stop condition on ${dialect}`, () => runStopBench(dialect, adminUrl, stopSessions));
+    const figures = await timed(`stop: ${stopSessions} sessions stopped by a has_tag stop condition on ${dialect}`, () => runStopBench(dialect, adminUrl, stopSessions, stopApiSample, http.connections));
     if (figures) {
       check(`stop ${dialect}`, figures.failure);
       stops.push(figures);
@@ -300,16 +302,32 @@ if (stops.length > 0) {
   log('\nStopping running sessions by their stop condition (has_tag customer): every contact tagged, until the last session has stopped and its queued message is cancelled');
   log(`  ${stopPathNote}`);
   console.table(
-    stops.map((f) => ({
-      database: f.dialect,
-      sessions: f.sessions,
-      path: f.path,
-      'transactions at once': f.concurrency,
-      'stop s': f.stopSeconds,
-      'stopped/s': f.stoppedPerSecond,
-      'set-up s': f.setupSeconds,
-      check: f.failure ? 'FAILED' : 'ok',
-    })),
+    stops.flatMap((f) => [
+      {
+        database: f.dialect,
+        sessions: f.sessions,
+        path: f.path,
+        'at once': `${f.concurrency} transaction${f.concurrency > 1 ? 's' : ''}`,
+        'stop s': f.stopSeconds,
+        'stopped/s': f.stoppedPerSecond,
+        [`s for ${stopSessions} at this rate`]: f.stopSeconds,
+        check: f.failure ? 'FAILED' : 'ok',
+      },
+      ...(f.api
+        ? [
+            {
+              database: f.dialect,
+              sessions: f.api.sessions,
+              path: 'API: POST /api/v1/actions/add-tag, one request per contact (nudge api, separate load process)',
+              'at once': `${f.api.connections} connections`,
+              'stop s': f.api.seconds,
+              'stopped/s': f.api.stoppedPerSecond,
+              [`s for ${stopSessions} at this rate`]: Math.round(stopSessions / f.api.stoppedPerSecond),
+              check: f.failure ? 'FAILED' : 'ok',
+            },
+          ]
+        : []),
+    ]),
   );
 }
 

@@ -1,6 +1,6 @@
 import { CompiledQuery, sql } from 'kysely';
 import { normalizeTagName } from '../src/domain/contact.js';
-import { createWorkspace } from '../src/engine/auth-service.js';
+import { createToken, createWorkspace } from '../src/engine/auth-service.js';
 import { applyContactChanges } from '../src/engine/automation.js';
 import type { Context } from '../src/engine/context.js';
 import { createDefinition, publishDefinition } from '../src/engine/definition-service.js';
@@ -10,6 +10,10 @@ import { Worker } from '../src/engine/worker.js';
 import type { Database, Dialect } from '../src/store/database.js';
 import { attachTags, ensureTags } from '../src/store/tag-repository.js';
 import { benchContext, createBenchDatabase } from './engine-bench.js';
+import type { LoadConfig, LoadResult } from './load.js';
+import { runNodeScript } from './support/child.js';
+import { cloneId } from './support/clone-ids.js';
+import { startNudge } from './support/nudge-process.js';
 
 export interface StopFigures {
   dialect: Dialect;
@@ -20,12 +24,15 @@ export interface StopFigures {
   stopSeconds: number;
   stoppedPerSecond: number;
   failure: string | null;
+  /** The API's own path on a sample of further contacts, one request per contact, or null when skipped. */
+  api: { sessions: number; connections: number; seconds: number; stoppedPerSecond: number; non2xx: number } | null;
 }
 
 /** What the output says about the path measured: the API has no bulk tag route. */
 export const stopPathNote =
   'Nudge has no bulk tag route: POST /api/v1/actions/add-tag and POST /api/v1/subscribers/tags tag one contact per request. ' +
-  'Measured instead: the service path such a route would run, the tag attached and applyContactChanges called for 1,000 contacts per transaction.';
+  'Measured for all of them: the service path such a route would run, the tag attached and applyContactChanges called for 1,000 contacts per transaction; ' +
+  'and, on a sample of further contacts, the API as it is: POST /api/v1/actions/add-tag once per contact from a separate process.';
 
 /**
  * The time to stop `count` sessions by their stop condition. Each contact runs a
@@ -36,7 +43,7 @@ export const stopPathNote =
  * cancelled. Set-up: one contact is enrolled and run by the engine; its contact,
  * session and message rows are then copied `count` times in bulk.
  */
-export async function runStopBench(dialect: Dialect, adminUrl: string, count: number): Promise<StopFigures> {
+export async function runStopBench(dialect: Dialect, adminUrl: string, count: number, apiSample = 0, apiConnections = 50): Promise<StopFigures> {
   const concurrency = dialect === 'postgres' ? Number(process.env.BENCH_STOP_CONCURRENCY ?? 4) : 1;
   const bench = await createBenchDatabase(dialect, adminUrl, concurrency + 2);
   const waker = new LocalWaker();
@@ -64,7 +71,8 @@ export async function runStopBench(dialect: Dialect, adminUrl: string, count: nu
       await new Promise((r) => setTimeout(r, 20));
     }
     await worker.stop();
-    await cloneSeed(bench.database, seed.sessionId!, count);
+    // The API sample's contacts are copies count … count + apiSample - 1.
+    await cloneSeed(bench.database, seed.sessionId!, count + apiSample);
     // The seed itself ends: only the copies are measured.
     await db.updateTable('sessions').set({ status: 'completed', active: 0, wake_at: null, ended_at: Date.now() }).where('id', '=', seed.sessionId!).execute();
     const setupSeconds = (performance.now() - setupStart) / 1000;
@@ -91,7 +99,23 @@ export async function runStopBench(dialect: Dialect, adminUrl: string, count: nu
     );
     const stopSeconds = (performance.now() - started) / 1000;
 
-    const failure = await verifyStopped(ctx, sequence.id, count);
+    let api: StopFigures['api'] = null;
+    if (apiSample > 0) {
+      const token = (await createToken(ctx, { workspaceId, name: 'bench tags', rateLimit: 100_000_000 })).token;
+      const server = await startNudge('api', { databaseUrl: bench.url, dataDir: bench.dataDir });
+      try {
+        const config: LoadConfig = { url: server.baseUrl, token, kind: 'add-tag', sequenceId: sequence.id, connections: apiConnections, seconds: 0, warmupSeconds: 0, batch: 1, firstIndex: count, amount: apiSample };
+        // Each answer comes after its transaction committed, the stop in it: autocannon's
+        // duration (from its first request to its last answer) is the time they took.
+        const load = await runNodeScript<LoadResult>('load.js', [JSON.stringify(config)]);
+        const seconds = load.seconds;
+        api = { sessions: apiSample, connections: apiConnections, seconds: Math.round(seconds * 100) / 100, stoppedPerSecond: Math.round(apiSample / seconds), non2xx: load.non2xx };
+      } finally {
+        await server.stop();
+      }
+    }
+
+    const failure = (await verifyStopped(ctx, sequence.id, count + apiSample)) ?? (api && api.non2xx > 0 ? `${api.non2xx} add-tag requests answered non-2xx` : null);
     return {
       dialect,
       sessions: count,
@@ -101,6 +125,7 @@ export async function runStopBench(dialect: Dialect, adminUrl: string, count: nu
       stopSeconds: Math.round(stopSeconds * 100) / 100,
       stoppedPerSecond: Math.round(count / stopSeconds),
       failure,
+      api,
     };
   } finally {
     await bench.drop();
@@ -124,11 +149,6 @@ async function verifyStopped(ctx: Context, definitionId: string, count: number):
   if (Number(m.cancelled) !== count) return `expected ${count} queued messages cancelled, found ${m.cancelled}`;
   if (Number(m.queued) !== 0) return `${m.queued} messages still queued`;
   return null;
-}
-
-/** Ids of the copies: a valid UUID per table (1 contacts, 2 sessions, 3 messages) and index. */
-function cloneId(table: number, i: number): string {
-  return `00000000-0000-7000-800${table}-${(i + 1).toString(16).padStart(12, '0')}`;
 }
 
 /**
