@@ -19,6 +19,9 @@ import { Worker } from '../src/engine/worker.js';
 import { openDatabase, type Database, type Dialect } from '../src/store/database.js';
 import { migrateToLatest } from '../src/store/migrate.js';
 import { claimDueSessions } from '../src/store/session-repository.js';
+import { percentile } from './support/figures.js';
+import { sampleOwnRss, sampleProcessRss } from './support/memory.js';
+import { benchSecretKey, startNudge } from './support/nudge-process.js';
 
 export interface EngineFigures {
   dialect: Dialect;
@@ -32,6 +35,10 @@ export interface EngineFigures {
   timerLatenessP99Ms: number;
   sendLatenessP50Ms: number;
   sendLatenessP99Ms: number;
+  /** Peak RSS of the process that enrolled and ran the drip (the bench runs each drip in its own process). */
+  peakRssBytes: number;
+  /** Null when the run's own check passed (3 × contacts messages delivered, none twice); otherwise what was wrong. */
+  failure: string | null;
 }
 
 export interface ClaimFigures {
@@ -39,20 +46,31 @@ export interface ClaimFigures {
   waiting: number;
   claimMicrosEmpty: number;
   claimMicrosWithWaiting: number;
+  /** Time to bulk-insert the waiting sessions (setup, not a product figure). */
+  insertSeconds: number;
+  /** Contacts in the due batch each `nudge worker` ran (the drip: 3 messages each). */
+  due: number;
+  workerPeakRssEmptyBytes: number;
+  workerPeakRssWithWaitingBytes: number;
+  workerSecondsEmpty: number;
+  workerSecondsWithWaiting: number;
+  failure: string | null;
 }
 
 export interface BenchDatabase {
   database: Database;
   url: string | null;
+  /** The SQLite data folder (empty on PostgreSQL), for a `nudge` process pointed at the same database. */
+  dataDir: string;
   drop(): Promise<void>;
 }
 
-export async function createBenchDatabase(dialect: Dialect, adminUrl: string): Promise<BenchDatabase> {
+export async function createBenchDatabase(dialect: Dialect, adminUrl: string, poolSize = 10): Promise<BenchDatabase> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'nudge-bench-'));
     const database = openDatabase({ databaseUrl: null, dataDir: dir });
     await migrateToLatest(database.db);
-    return { database, url: null, drop: async () => { await database.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return { database, url: null, dataDir: dir, drop: async () => { await database.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
   const name = `nudge_bench_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -61,11 +79,12 @@ export async function createBenchDatabase(dialect: Dialect, adminUrl: string): P
   await admin.end();
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const database = openDatabase({ databaseUrl: url.toString(), dataDir: '', poolSize: 10 });
+  const database = openDatabase({ databaseUrl: url.toString(), dataDir: '', poolSize });
   await migrateToLatest(database.db);
   return {
     database,
     url: url.toString(),
+    dataDir: '',
     drop: async () => {
       await database.close();
       const a = new pg.Client({ connectionString: adminUrl });
@@ -76,7 +95,7 @@ export async function createBenchDatabase(dialect: Dialect, adminUrl: string): P
   };
 }
 
-function benchContext(database: Database, waker: LocalWaker, inline = true): Context {
+export function benchContext(database: Database, waker: LocalWaker, inline = true): Context {
   const log = pino({ level: 'silent' });
   return {
     // The product's own settings (NUDGE_WORKER_BATCH_SIZE and the rest can be set in the environment).
@@ -84,7 +103,7 @@ function benchContext(database: Database, waker: LocalWaker, inline = true): Con
     database,
     clock: systemClock,
     log,
-    secretKey: 'bench-secret-key-0123456789abcdef0123',
+    secretKey: benchSecretKey,
     wake: new WakeRelay(waker, database, log),
     channels: new SandboxOnlyRegistry({ inline }),
     versions: new VersionCache(),
@@ -97,7 +116,7 @@ function workerOptions(ctx: Context) {
 }
 
 /** The drip: send → 1 s → send → 1 s → send, one merge tag per message, published. */
-async function publishDrip(ctx: Context) {
+export async function publishDrip(ctx: Context) {
   const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
   const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
     name: 'Drip',
@@ -122,10 +141,6 @@ async function waitUntilIdle(ctx: Context): Promise<void> {
   }
 }
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /**
  * The drip workload: each contact enrolled in send → 1 s → send → 1 s → send, one merge
@@ -133,6 +148,7 @@ export function percentile(sorted: number[], p: number): number {
  * delivered). A step is one node run that queues and dispatches a message.
  */
 export async function runDrip(dialect: Dialect, adminUrl: string, contacts: number, workers = 1, delivery: 'inline' | 'dispatch' = 'inline'): Promise<EngineFigures> {
+  const rss = sampleOwnRss();
   const bench = await createBenchDatabase(dialect, adminUrl);
   const waker = new LocalWaker();
   const ctx = benchContext(bench.database, waker, delivery === 'inline');
@@ -161,13 +177,11 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
     const started = performance.now();
     for (const w of pool) w.start();
 
-    const db = ctx.database.db;
     await waitUntilIdle(ctx);
     const runSeconds = (performance.now() - started) / 1000;
     for (const w of pool) await w.stop();
 
-    const delivered = await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'delivered').executeTakeFirstOrThrow();
-    if (Number(delivered.n) !== contacts * 3) throw new Error(`expected ${contacts * 3} delivered messages, found ${delivered.n}`);
+    const failure = await verifyDrip(ctx, contacts);
 
     const { timer, sendLate } = await lateness(ctx);
     return {
@@ -182,10 +196,27 @@ export async function runDrip(dialect: Dialect, adminUrl: string, contacts: numb
       timerLatenessP99Ms: percentile(timer, 99),
       sendLatenessP50Ms: percentile(sendLate, 50),
       sendLatenessP99Ms: percentile(sendLate, 99),
+      peakRssBytes: rss.stop(),
+      failure,
     };
   } finally {
     await bench.drop();
   }
+}
+
+/** The drip's own check: every contact got its three messages, delivered, and none twice. */
+async function verifyDrip(ctx: Context, contacts: number): Promise<string | null> {
+  const row = await sql<{ total: number | string; delivered: number | string; distinct_steps: number | string }>`
+    select count(*) as total,
+           sum(case when status = 'delivered' then 1 else 0 end) as delivered,
+           count(distinct contact_id || ':' || node_id) as distinct_steps
+    from messages`.execute(ctx.database.db);
+  const counts = row.rows[0]!;
+  const expected = contacts * 3;
+  if (Number(counts.total) !== expected) return `expected ${expected} messages, found ${counts.total}`;
+  if (Number(counts.delivered) !== expected) return `expected ${expected} delivered messages, found ${counts.delivered}`;
+  if (Number(counts.distinct_steps) !== expected) return `${expected - Number(counts.distinct_steps)} duplicate (contact, step) messages`;
+  return null;
 }
 
 /**
@@ -281,62 +312,151 @@ export async function runSteady(dialect: Dialect, adminUrl: string, ratePerSecon
 
 /**
  * Claim cost with `waiting` sessions scheduled far in the future versus none: the
- * claim reads only the low end of the due index, so the two should match.
+ * claim reads only the low end of the due index, so the two should match. Then the
+ * memory of a separate `nudge worker` process that runs a small due batch (the drip
+ * for `due` contacts) with none waiting and with them waiting: a worker must not
+ * load what is not due.
  */
-export async function measureClaimCost(dialect: Dialect, adminUrl: string, waiting: number): Promise<ClaimFigures> {
+export async function measureClaimCost(dialect: Dialect, adminUrl: string, waiting: number, due = Number(process.env.BENCH_CLAIM_DUE ?? 1000)): Promise<ClaimFigures> {
   const bench = await createBenchDatabase(dialect, adminUrl);
+  const waker = new LocalWaker();
+  const ctx = benchContext(bench.database, waker);
   try {
     const db = bench.database.db;
     const timeClaims = async () => {
+      // 500 sessions due now in both measurements, so the claim returns a full batch.
+      const ids = await insertDueSessions(bench.database, 500, Date.now() - 1000);
       // 200 claims of up to 500 due sessions each, in transactions as the worker makes them.
       const rounds = 200;
       const start = performance.now();
       for (let i = 0; i < rounds; i += 1) {
         await db.transaction().execute((trx) => claimDueSessions(trx, bench.database.dialect, Date.now(), 500));
       }
-      return Math.round(((performance.now() - start) / rounds) * 1000);
+      const micros = Math.round(((performance.now() - start) / rounds) * 1000);
+      // Gone before a real worker runs: they name no definition it could run.
+      for (let i = 0; i < ids.length; i += 100) await db.deleteFrom('sessions').where('id', 'in', ids.slice(i, i + 100)).execute();
+      return micros;
     };
-    // 500 sessions due now in both measurements, so the claim returns a full batch.
-    const now = Date.now();
-    await insertSessions(bench.database, 500, now - 1000);
+    const { workspaceId, sequence } = await publishDrip(ctx);
+    let batch = 0;
+    const workerRun = async () => {
+      const first = batch * due;
+      batch += 1;
+      for (let i = 0; i < due; i += 1) {
+        await triggerDefinition(ctx, ctx.versions, workspaceId, 'sequence', {
+          definitionId: sequence.id,
+          phone: `+1415${String(5000000 + first + i).padStart(7, '0')}`,
+          context: { first_name: `Due ${first + i}` },
+        });
+      }
+      const worker = await startNudge('worker', { databaseUrl: bench.url, dataDir: bench.dataDir });
+      const rss = sampleProcessRss(worker.pid);
+      const started = performance.now();
+      const expected = batch * due * 3;
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const row = await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'delivered').executeTakeFirstOrThrow();
+        if (Number(row.n) >= expected) break;
+        if (worker.exited()) throw new Error('nudge worker exited before it ran the due batch');
+        if (Date.now() > deadline) throw new Error(`nudge worker delivered ${row.n} of ${expected} messages in 120 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const peak = rss.stop();
+      await worker.stop();
+      return { peak, seconds: Math.round(seconds * 100) / 100 };
+    };
+
     const empty = await timeClaims();
-    await insertSessions(bench.database, waiting, now + 30 * 86_400_000);
-    if (bench.database.dialect === 'postgres') await sql`analyze sessions`.execute(db);
+    const idle = await workerRun();
+    const insertStart = performance.now();
+    await insertWaitingSessions(bench.database, waiting, Date.now() + 30 * 86_400_000);
+    const insertSeconds = Math.round((performance.now() - insertStart) / 100) / 10;
     const loaded = await timeClaims();
-    return { dialect, waiting, claimMicrosEmpty: empty, claimMicrosWithWaiting: loaded };
+    const busy = await workerRun();
+
+    const counted = await db.selectFrom('sessions').select((eb) => eb.fn.countAll<number>().as('n')).where('wake_at', '>', Date.now() + 86_400_000).executeTakeFirstOrThrow();
+    const failure = Number(counted.n) === waiting ? null : `expected ${waiting} sessions waiting in the future, found ${counted.n}`;
+    return {
+      dialect,
+      waiting,
+      claimMicrosEmpty: empty,
+      claimMicrosWithWaiting: loaded,
+      insertSeconds,
+      due,
+      workerPeakRssEmptyBytes: idle.peak,
+      workerPeakRssWithWaitingBytes: busy.peak,
+      workerSecondsEmpty: idle.seconds,
+      workerSecondsWithWaiting: busy.seconds,
+      failure,
+    };
   } finally {
     await bench.drop();
   }
 }
 
-async function insertSessions(database: Database, count: number, wakeAt: number): Promise<void> {
-  const db = database.db;
+function sessionRow(id: string, contactId: string, wakeAt: number, now: number) {
+  return {
+    id,
+    workspace_id: 'bench',
+    definition_id: 'bench',
+    version_id: 'bench',
+    kind: 'sequence' as const,
+    contact_id: contactId,
+    status: 'waiting',
+    active: 1,
+    enrollment_key: '',
+    current_node: 'a',
+    wake_at: wakeAt,
+    expires_at: null,
+    context: '{}',
+    event: null,
+    state: '{"visits":{}}',
+    source: 'bench',
+    end_reason: null,
+    steps_run: 0,
+    created_at: now,
+    updated_at: now,
+    ended_at: null,
+  };
+}
+
+async function insertDueSessions(database: Database, count: number, wakeAt: number): Promise<string[]> {
   const now = Date.now();
-  const chunk = 1000;
-  for (let i = 0; i < count; i += chunk) {
-    const rows = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => ({
-      id: newId(),
-      workspace_id: 'bench',
-      definition_id: 'bench',
-      version_id: 'bench',
-      kind: 'sequence' as const,
-      contact_id: `c${i + j}-${wakeAt}`,
-      status: 'running',
-      active: 1,
-      enrollment_key: '',
-      current_node: 'a',
-      wake_at: wakeAt + ((i + j) % 1000),
-      expires_at: null,
-      context: '{}',
-      event: null,
-      state: '{"visits":{}}',
-      source: 'bench',
-      end_reason: null,
-      steps_run: 0,
-      created_at: now,
-      updated_at: now,
-      ended_at: null,
-    }));
-    await db.insertInto('sessions').values(rows).execute();
+  const rows = Array.from({ length: count }, (_, i) => sessionRow(newId(), `due-${i}-${wakeAt}`, wakeAt + i, now));
+  for (let i = 0; i < rows.length; i += 100) await database.db.insertInto('sessions').values(rows.slice(i, i + 100)).execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * `count` sessions waiting in the future, inserted as fast as each engine allows: on
+ * SQLite one prepared statement in transactions of 100,000 rows, on PostgreSQL
+ * `insert … select` over generate_series, a million rows per statement.
+ */
+async function insertWaitingSessions(database: Database, count: number, wakeAt: number): Promise<void> {
+  const now = Date.now();
+  const columns = 'id, workspace_id, definition_id, version_id, kind, contact_id, status, active, enrollment_key, current_node, wake_at, expires_at, context, event, state, source, end_reason, steps_run, created_at, updated_at, ended_at';
+  if (database.sqlite) {
+    const insert = database.sqlite.prepare(
+      `insert into sessions (${columns}) values (?, 'bench', 'bench', 'bench', 'sequence', ?, 'waiting', 1, '', 'a', ?, null, '{}', null, '{"visits":{}}', 'bench', null, 0, ?, ?, null)`,
+    );
+    const insertRange = database.sqlite.transaction((from: number, to: number) => {
+      for (let i = from; i < to; i += 1) insert.run(waitingId(i), `w${i}`, wakeAt + (i % 1000), now, now);
+    });
+    for (let i = 0; i < count; i += 100_000) insertRange(i, Math.min(count, i + 100_000));
+    return;
   }
+  for (let i = 0; i < count; i += 1_000_000) {
+    const to = Math.min(count, i + 1_000_000);
+    await sql`insert into sessions (${sql.raw(columns)})
+      select '00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'), 'bench', 'bench', 'bench', 'sequence', 'w' || i, 'waiting', 1, '', 'a',
+             ${wakeAt}::bigint + (i % 1000), null, '{}', null, '{"visits":{}}', 'bench', null, 0, ${now}::bigint, ${now}::bigint, null
+      from generate_series(${i}::bigint, ${to - 1}::bigint) as i`.execute(database.db);
+  }
+  await sql`analyze sessions`.execute(database.db);
+}
+
+/** The same ids on both engines: a valid UUID per index, in index order. */
+function waitingId(i: number): string {
+  return `00000000-0000-7000-8000-${i.toString(16).padStart(12, '0')}`;
 }
