@@ -2,8 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { sampleOwnRss } from '../support/memory.js';
 import { percentile, seconds, type DripFigures } from '../support/figures.js';
 import { createPeerDatabase, dripDelayMs, MessageWriter, renderStep, verifyMessages, type DripPayload } from './message-store.js';
-import { bullConnection, redisDriver, redisHost, redisPort, redisUsedMemory } from './redis.js';
-import { RespClient } from './resp-client.js';
+import { bullConnection, redisUsedMemory } from './redis.js';
 
 /**
  * The drip built on BullMQ, as its documentation has it: contacts enrolled with
@@ -18,11 +17,10 @@ export async function runBullmqDrip(adminUrl: string, contacts: number, concurre
   const store = await createPeerDatabase(adminUrl, 'bullmq', 20);
   const queueName = `nudge-bench-drip-${process.pid}-${Date.now()}`;
   const queue = new Queue<DripPayload>(queueName, {
-    connection: (await bullConnection()) as never,
+    connection: bullConnection(),
     defaultJobOptions: { removeOnComplete: true, removeOnFail: 1000, attempts: 3, backoff: { type: 'exponential', delay: 100 } },
   });
-  const monitor = new RespClient(redisHost, redisPort);
-  await monitor.connect();
+  const monitor = bullConnection();
   let redisPeak = 0;
   const redisTimer = setInterval(() => void redisUsedMemory(monitor).then((b) => (redisPeak = Math.max(redisPeak, b)), () => undefined), 250);
   let worker: Worker<DripPayload> | null = null;
@@ -64,7 +62,7 @@ export async function runBullmqDrip(adminUrl: string, contacts: number, concurre
           finish();
         }
       },
-      { connection: (await bullConnection()) as never, concurrency, removeOnComplete: { count: 0 }, removeOnFail: { count: 1000 } },
+      { connection: bullConnection(), concurrency, removeOnComplete: { count: 0 }, removeOnFail: { count: 1000 } },
     );
     worker.on('failed', (_job, error) => {
       failed += 1;
@@ -91,14 +89,14 @@ export async function runBullmqDrip(adminUrl: string, contacts: number, concurre
       timerLatenessP99Ms: percentile(verdict.timerLateness, 99),
       peakRssBytes: rss.stop(),
       failure: problems.length > 0 ? problems.join('; ') : null,
-      note: `concurrency ${concurrency}, ${redisDriver}; Redis used_memory peak ${Math.round(redisPeak / 1024 / 1024)} MB`,
+      note: `concurrency ${concurrency}, ioredis; Redis used_memory peak ${Math.round(redisPeak / 1024 / 1024)} MB`,
     };
   } finally {
     clearInterval(redisTimer);
     if (worker) await worker.close(true);
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
-    monitor.close();
+    monitor.disconnect();
     await store.drop();
   }
 }
