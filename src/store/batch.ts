@@ -37,21 +37,41 @@ function prepared(raw: BetterSqlite3.Database, source: string): BetterSqlite3.St
   return statement;
 }
 
-function sqliteValue(value: unknown): unknown {
-  return value === undefined ? null : value;
+type Extractor = (row: Record<string, unknown>) => unknown[];
+const extractors = new Map<string, Extractor>();
+
+/**
+ * A function that lists a row's values in the given column order (undefined as null).
+ * Reading `row[column]` with a variable key for thirty columns of five hundred rows was
+ * a tenth of the scheduler's time; a function compiled for the column list reads each
+ * property by a constant name, which the engine turns into a direct field load.
+ * Column names come from the code (table shapes), never from input.
+ */
+function extractorFor(columns: readonly string[]): Extractor {
+  const key = columns.join('\u0000');
+  let extract = extractors.get(key);
+  if (!extract) {
+    for (const c of columns) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new Error(`unexpected column name ${c}`);
+    extract = new Function('r', `return [${columns.map((c) => `r.${c} === undefined ? null : r.${c}`).join(', ')}];`) as Extractor;
+    extractors.set(key, extract);
+  }
+  return extract;
 }
 
 /** Inserts rows; with `ignoreConflicts`, a row violating a unique index is skipped. */
 export async function insertRows(target: BulkTarget, table: string, rows: ReadonlyArray<Record<string, unknown>>, ignoreConflicts = false): Promise<void> {
   if (rows.length === 0) return;
   // Every column any row sets: a row that leaves one out writes null there.
-  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const seen = new Set<string>();
+  for (const row of rows) for (const column in row) seen.add(column);
+  const columns = [...seen];
   if (target.raw) {
     const statement = prepared(
       target.raw,
       `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})${ignoreConflicts ? ' on conflict do nothing' : ''}`,
     );
-    for (const row of rows) statement.run(columns.map((c) => sqliteValue(row[c])));
+    const extract = extractorFor(columns);
+    for (const row of rows) statement.run(extract(row));
     return;
   }
   const kinds = columnKinds(table);
@@ -77,7 +97,8 @@ export async function updateRows(
   if (target.raw) {
     const guard = onlyIf ? ` and "${onlyIf.column}" = '${onlyIf.equals.replace(/'/g, "''")}'` : '';
     const statement = prepared(target.raw, `update "${table}" set ${columns.map((c) => `"${c.name}" = ?`).join(', ')} where "${key}" = ?${guard}`);
-    for (const row of rows) statement.run([...columns.map((c) => sqliteValue(row[c.name])), row[key]]);
+    const extract = extractorFor([...columns.map((c) => c.name), key]);
+    for (const row of rows) statement.run(extract(row));
     return;
   }
   // One array parameter per column, expanded by unnest: PostgreSQL parses and plans a
