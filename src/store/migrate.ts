@@ -11,6 +11,7 @@ import * as m0008 from './migrations/0008_broadcasts.js';
 import * as m0009 from './migrations/0009_dashboard_sessions_and_ab.js';
 import * as m0010 from './migrations/0010_automation_version.js';
 import * as m0011 from './migrations/0011_email_templates.js';
+import * as m0012 from './migrations/0012_hot_path_indexes.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
 export const migrations: Record<string, Migration> = {
@@ -25,6 +26,7 @@ export const migrations: Record<string, Migration> = {
   '0009_dashboard_sessions_and_ab': m0009,
   '0010_automation_version': m0010,
   '0011_email_templates': m0011,
+  '0012_hot_path_indexes': m0012,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
