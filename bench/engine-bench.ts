@@ -68,7 +68,7 @@ export interface BenchDatabase {
 export async function createBenchDatabase(dialect: Dialect, adminUrl: string, poolSize = 10): Promise<BenchDatabase> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'nudge-bench-'));
-    const database = openDatabase({ databaseUrl: null, dataDir: dir });
+    const database = openDatabase({ databaseUrl: null, dataDir: dir, backgroundCheckpoints: true });
     await migrateToLatest(database.db);
     return { database, url: null, dataDir: dir, drop: async () => { await database.close(); rmSync(dir, { recursive: true, force: true }); } };
   }

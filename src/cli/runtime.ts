@@ -43,7 +43,7 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
   // (`TOKEN=$(nudge token create …)`, the first-start banner), and a log line there would
   // corrupt it. pino.destination is synchronous, so nothing is lost on process.exit.
   const log = pino({ level: config.logLevel, base: { service: 'nudge' } }, pino.destination(2));
-  const database = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: options.poolSize });
+  const database = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: options.poolSize, backgroundCheckpoints: true });
   try {
     if (options.migrate !== false) {
       const applied = await migrateToLatest(database.db);

@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, type LogEvent, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export type Db = Kysely<Schema>;
 export type Tx = Transaction<Schema>;
@@ -27,6 +29,12 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** Called after every query with its SQL and duration (profiling, trace logs). */
   onQuery?: (sql: string, durationMs: number) => void;
+  /**
+   * SQLite: run WAL checkpoints on a background thread instead of inside commits (see
+   * sqlite-checkpointer.ts). The processes of `nudge` do; tests open many short-lived
+   * databases and keep SQLite's own checkpoints.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 /**
@@ -75,11 +83,26 @@ export function openDatabase(options: DatabaseOptions): Database {
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
-  // Fewer, larger checkpoints: each one syncs the database file, the costliest step of a commit.
-  sqlite.pragma('wal_autocheckpoint = 10000');
   sqlite.defaultSafeIntegers(false);
+  let checkpointer: Checkpointer | null = null;
+  if (options.backgroundCheckpoints) {
+    sqlite.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(file, createRequire(import.meta.url).resolve('better-sqlite3'));
+  } else {
+    // Fewer, larger checkpoints: each one syncs the database file, the costliest step of a commit.
+    sqlite.pragma('wal_autocheckpoint = 10000');
+  }
   const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }), log });
-  return { db, dialect: 'sqlite', url: null, sqlite, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    url: null,
+    sqlite,
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
+  };
 }
 
 /**
