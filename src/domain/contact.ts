@@ -410,7 +410,7 @@ export function resolveContactRef(ref: ContactRef, defaultCountry: string, accep
 }
 
 /** The fields of a stored contact that changes apply to. */
-export function contactFieldsOf(row: StoredContact): ContactFields {
+export function contactFieldsOf(row: Pick<StoredContact, keyof ContactFields>): ContactFields {
   return {
     phone: row.phone,
     email: row.email,

@@ -171,12 +171,13 @@ export class Worker {
     let enrolledByAutomation = false;
     await this.channels.refresh?.();
     const advanced = await db.transaction().execute(async (trx) => {
-      const due = await sessionsRepo.claimDueSessions(trx, dialect, now, this.options.batchSize);
+      const due = await sessionsRepo.claimDueSessions(trx, dialect, now, this.options.batchSize, ctx.database.sqlite);
       if (due.length === 0) return 0;
       const versions = await this.cache.load(trx, due.map((s) => s.version_id));
       const contactIds = [...new Set(due.map((s) => s.contact_id))];
-      const contacts = await contactsRepo.loadContacts(trx, contactIds);
-      const tags = await contactsRepo.loadTagNames(trx, contactIds);
+      const reads = { db: trx, raw: ctx.database.sqlite };
+      const contacts = await contactsRepo.loadContactSnapshots(reads, contactIds);
+      const tags = await contactsRepo.loadTagNamesOf(reads, contactIds);
       const states = new Map(due.map((s) => [s.id, parseJson<SessionState>(s.state, { visits: {} })]));
       // The last message's status matters only to condition nodes; skip the lookup otherwise.
       const lastIds = due
@@ -192,7 +193,7 @@ export class Worker {
       const sentCounts = new Map<string, { count: number; at: number }>();
       const automationChanges = new Map<string, ContactChange[]>();
       const webhookEvents: WebhookEvent[] = [];
-      const ended = (session: sessionsRepo.SessionRow, status: string, endReason: string | null) =>
+      const ended = (session: sessionsRepo.DueSession, status: string, endReason: string | null) =>
         webhookEvents.push({
           workspaceId: session.workspace_id,
           type: sessionEndEvent(session.kind, status),
@@ -562,7 +563,7 @@ function endUpdate(id: string, stepsRun: number, state: string, now: number, sta
   return { id, status, active: 0, current_node: null, wake_at: null, state, end_reason: reason, steps_run: stepsRun, updated_at: now, ended_at: now };
 }
 
-function toSnapshot(row: contactsRepo.EngineContactRow): ContactSnapshot {
+function toSnapshot(row: contactsRepo.SnapshotRow): ContactSnapshot {
   return {
     id: row.id,
     ...contactFieldsOf(row),

@@ -23,6 +23,11 @@ export interface BulkTarget {
 
 const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 
+/** A statement prepared once per SQLite handle, for the hot paths that bypass the query builder. */
+export function preparedQuery(raw: BetterSqlite3.Database, source: string): BetterSqlite3.Statement {
+  return prepared(raw, source);
+}
+
 function prepared(raw: BetterSqlite3.Database, source: string): BetterSqlite3.Statement {
   let cache = statements.get(raw);
   if (!cache) {

@@ -1,5 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
-import { updateRows, type BulkTarget } from './batch.js';
+import { preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { Db } from './database.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
 import type { ContactTable } from './schema.js';
@@ -12,6 +12,49 @@ export async function loadContacts(db: Db, ids: string[]): Promise<Map<string, E
   for (let i = 0; i < ids.length; i += 900) {
     const rows = await db.selectFrom('contacts').selectAll().where('id', 'in', ids.slice(i, i + 900)).execute();
     for (const row of rows) out.set(row.id, row);
+  }
+  return out;
+}
+
+/** What the scheduler reads of a contact to run its steps: no search text, counters or times it does not use. */
+export type SnapshotRow = Pick<
+  EngineContactRow,
+  'id' | 'phone' | 'email' | 'name' | 'first_name' | 'last_name' | 'timezone' | 'language' | 'metadata' | 'whatsapp_opted_out_at' | 'sms_opted_out_at' | 'email_opted_out_at' | 'whatsapp_last_inbound_at'
+>;
+const snapshotColumns = ['id', 'phone', 'email', 'name', 'first_name', 'last_name', 'timezone', 'language', 'metadata', 'whatsapp_opted_out_at', 'sms_opted_out_at', 'email_opted_out_at', 'whatsapp_last_inbound_at'] as const;
+
+/**
+ * The contacts of a scheduler batch. On SQLite one prepared statement takes the ids as
+ * a JSON array, whatever their number (no query to build, no statement per size).
+ */
+export async function loadContactSnapshots(target: BulkTarget, ids: string[]): Promise<Map<string, SnapshotRow>> {
+  const out = new Map<string, SnapshotRow>();
+  if (ids.length === 0) return out;
+  if (target.raw) {
+    const rows = preparedQuery(target.raw, `select ${snapshotColumns.join(', ')} from contacts where id in (select value from json_each(?))`).all(JSON.stringify(ids)) as SnapshotRow[];
+    for (const row of rows) out.set(row.id, row);
+    return out;
+  }
+  for (let i = 0; i < ids.length; i += 900) {
+    const rows = await target.db.selectFrom('contacts').select(snapshotColumns).where('id', 'in', ids.slice(i, i + 900)).execute();
+    for (const row of rows) out.set(row.id, row);
+  }
+  return out;
+}
+
+/** Tag names of each contact, for a scheduler batch (see loadContactSnapshots). */
+export async function loadTagNamesOf(target: BulkTarget, contactIds: string[]): Promise<Map<string, string[]>> {
+  if (!target.raw) return loadTagNames(target.db, contactIds);
+  const out = new Map<string, string[]>();
+  if (contactIds.length === 0) return out;
+  const rows = preparedQuery(
+    target.raw,
+    'select ct.contact_id as contact_id, t.name as name from contact_tags ct join tags t on t.id = ct.tag_id where ct.contact_id in (select value from json_each(?))',
+  ).all(JSON.stringify(contactIds)) as Array<{ contact_id: string; name: string }>;
+  for (const row of rows) {
+    const list = out.get(row.contact_id);
+    if (list) list.push(row.name);
+    else out.set(row.contact_id, [row.name]);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
-import { insertRows, updateRows, type BulkTarget } from './batch.js';
+import { insertRows, preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { SessionStepTable, SessionTable } from './schema.js';
 
 export type SessionRow = Selectable<SessionTable>;
@@ -53,11 +53,19 @@ export async function findActiveSessionsOf(
  * Reads only the low end of the `sessions_due` index: sessions waiting in the future
  * add nothing to the cost.
  */
-export async function claimDueSessions(db: Db, dialect: Dialect, now: number, limit: number): Promise<SessionRow[]> {
+export async function claimDueSessions(db: Db, dialect: Dialect, now: number, limit: number, raw: BulkTarget['raw'] = null): Promise<DueSession[]> {
+  if (raw) return preparedQuery(raw, `select ${dueColumns} from sessions where wake_at is not null and wake_at <= ? order by wake_at limit ?`).all(now, limit) as DueSession[];
   const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
-  const result = await sql<SessionRow>`select * from sessions where wake_at is not null and wake_at <= ${now} order by wake_at limit ${limit}${lock}`.execute(db);
+  const result = await sql<DueSession>`select ${sql.raw(dueColumns)} from sessions where wake_at is not null and wake_at <= ${now} order by wake_at limit ${limit}${lock}`.execute(db);
   return result.rows;
 }
+
+/** What the scheduler reads of a due session (not the enrollment key, times or A/B columns it does not use). */
+export type DueSession = Pick<
+  SessionRow,
+  'id' | 'workspace_id' | 'definition_id' | 'version_id' | 'kind' | 'contact_id' | 'status' | 'current_node' | 'expires_at' | 'context' | 'event' | 'state' | 'end_reason' | 'steps_run' | 'created_at'
+>;
+const dueColumns = 'id, workspace_id, definition_id, version_id, kind, contact_id, status, current_node, expires_at, context, event, state, end_reason, steps_run, created_at';
 
 /** When the next session falls due (the smallest wake_at), or null when none waits. */
 export async function nextWakeAt(db: Db): Promise<number | null> {
