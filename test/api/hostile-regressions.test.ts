@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 
-/** Query numbers that coerce to Infinity (found by test/reliability/hostile.test.ts). */
-describe.each(dialects)('numbers in query strings on %s', (dialect) => {
+/** Inputs that once answered 500, each found by test/reliability/hostile.test.ts. */
+describe.each(dialects)('hostile inputs found by the reliability suite, on %s', (dialect) => {
   let t: TestApp;
   beforeAll(async () => {
     t = await createTestApp(dialect);
@@ -23,5 +23,15 @@ describe.each(dialects)('numbers in query strings on %s', (dialect) => {
   it('still coerces an ordinary number, written in any notation', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/sequences?limit=1e1', headers: t.auth });
     expect(res.statusCode).toBe(200);
+  });
+
+  it('answers a body nested thousands of levels deep with an Idempotency-Key like one without', async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    for (const url of ['/api/v1/subscribers', '/api/v1/actions/create-contact', '/api/v1/sequences']) {
+      const plain = await t.app.inject({ method: 'POST', url, headers: { ...t.auth, 'content-type': 'application/json' }, payload: deep });
+      const keyed = await t.app.inject({ method: 'POST', url, headers: { ...t.auth, 'content-type': 'application/json', 'idempotency-key': `deep-${url}` }, payload: deep });
+      expect({ url, status: keyed.statusCode }).toEqual({ url, status: plain.statusCode });
+      expect(keyed.statusCode).toBeLessThan(500);
+    }
   });
 });
