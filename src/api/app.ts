@@ -124,6 +124,16 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
     ajv: { customOptions: { allErrors: true, removeAdditional: false, useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: buildPartAwareValidator() } },
     routerOptions: { ignoreTrailingSlash: true },
+    // URLs the router refuses before any route runs (bad percent-encoding, a path
+    // parameter over its length limit) get the error body every other refusal has,
+    // instead of Fastify's own with its internal code.
+    frameworkErrors: (error, request, reply) => {
+      const code = (error as { code?: string }).code;
+      const message =
+        code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is longer than any id Nudge uses' : code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: a path segment is not valid percent-encoded UTF-8' : 'The request is not valid';
+      void reply.header('X-Request-Id', request.id);
+      return sendError(request, reply, new AppError('bad_request', message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (request, reply) => {

@@ -25,6 +25,18 @@ describe.each(dialects)('hostile inputs found by the reliability suite, on %s', 
     expect(res.statusCode).toBe(200);
   });
 
+  it('answers a URL the router refuses with the error body every refusal has', async () => {
+    for (const url of ['/api/v1/sequences/%ED%A0%80', '/api/v1/sequences/%', `/api/v1/sequences/${'x'.repeat(200)}`, `/unsubscribe/${'A'.repeat(1001)}`]) {
+      const res = await t.app.inject({ method: 'GET', url, headers: t.auth });
+      expect({ url, status: res.statusCode }).toEqual({ url, status: 400 });
+      const body = res.json();
+      expect(body.code).toBe('bad_request');
+      expect(body.error).toBe(body.message);
+      expect(res.body).not.toContain('FST_');
+      expect(res.headers['x-request-id']).toBeTruthy();
+    }
+  });
+
   it('answers a body nested thousands of levels deep with an Idempotency-Key like one without', async () => {
     const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
     for (const url of ['/api/v1/subscribers', '/api/v1/actions/create-contact', '/api/v1/sequences']) {
