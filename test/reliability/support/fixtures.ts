@@ -22,7 +22,12 @@ export const sharedPathValues: Record<string, string[]> = {
   integrations: ['stripe', 'shopify'],
 };
 
-export async function populateWorkspace(ctx: TestContext, app: App, token: string, marker: string): Promise<Fixture> {
+/** The SMS credentials a fixture workspace is given (a fake Twilio started with them accepts its sends). */
+export function fixtureSmsCredentials(marker: string): { accountSid: string; authToken: string; from: string } {
+  return { accountSid: `AC${'7'.repeat(32)}`, authToken: `${marker}-auth-token-0123456789`, from: marker === 'Zq7Alpha' ? '+14155558001' : '+14155558002' };
+}
+
+export async function populateWorkspace(ctx: TestContext, app: App, token: string, marker: string, options: { smsBaseUrl?: string } = {}): Promise<Fixture> {
   const headers = { authorization: `Bearer ${token}` };
   const call = async (method: 'POST' | 'PUT' | 'GET', url: string, payload?: unknown, expected = [200, 201]) => {
     const res = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload: payload as object } : {}) });
@@ -46,7 +51,9 @@ export async function populateWorkspace(ctx: TestContext, app: App, token: strin
   await call('POST', `/api/v1/lists/${list.id}/subscribers`, { emails: [subscriberEmail] });
   const segment = (await call('POST', '/api/v1/segments', { name: `${marker} segment`, filter: { match: 'all', conditions: [{ type: 'tag', operator: 'has', tag: `${tag}-subscriber-tag` }] } })).segment;
   await call('POST', '/api/v1/subscribers/events', { email: subscriberEmail, event: `${tag}.event`, properties: { secret: `${marker}-event` } });
-  await call('PUT', '/api/v1/settings/channels/sms', { account_sid: `AC${'7'.repeat(32)}`, auth_token: `${marker}-auth-token-0123456789`, from: marker === 'Zq7Alpha' ? '+14155558001' : '+14155558002', base_url: 'http://127.0.0.1:9' });
+  const sms = fixtureSmsCredentials(marker);
+  // Without a fake Twilio, a port nothing listens on: sends fail at once, never reach anyone.
+  await call('PUT', '/api/v1/settings/channels/sms', { account_sid: sms.accountSid, auth_token: sms.authToken, from: sms.from, base_url: options.smsBaseUrl ?? 'http://127.0.0.1:9' });
   await call('PUT', '/api/v1/settings/consent', { opt_out_keywords: [`${marker.toUpperCase()}STOP`], opt_in_keywords: [`${marker.toUpperCase()}START`] });
   // The session's first message is sent (to a provider that is not there: it stays queued or fails), so messages exist.
   await createTestWorker(ctx).runSchedulerOnce();

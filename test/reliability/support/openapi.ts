@@ -113,11 +113,27 @@ export function pathParameters(path: string): Array<{ collection: string; name: 
   return out;
 }
 
-/** The path with each parameter replaced by `value(collection, name)`, percent-encoded. */
-export function fillPath(path: string, value: (collection: string, name: string) => string): string {
+/** Percent-encoding that survives lone surrogates (sent as the bytes of U+FFFD, as a client would). */
+function encodeSegment(value: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return [...Buffer.from(value, 'utf8')].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  }
+}
+
+/**
+ * The path with each parameter replaced by `value(collection, name)`, percent-encoded;
+ * a value given as `{ raw }` goes in as it is (already encoded, possibly invalid on purpose).
+ */
+export function fillPath(path: string, value: (collection: string, name: string) => string | { raw: string }): string {
   const parts = path.split('/');
-  return parts.map((part, i) => {
-    const m = /^\{(.+)\}$/.exec(part);
-    return m ? encodeURIComponent(value(parts[i - 1] ?? '', m[1]!)) : part;
-  }).join('/');
+  return parts
+    .map((part, i) => {
+      const m = /^\{(.+)\}$/.exec(part);
+      if (!m) return part;
+      const v = value(parts[i - 1] ?? '', m[1]!);
+      return typeof v === 'string' ? encodeSegment(v) : v.raw;
+    })
+    .join('/');
 }
