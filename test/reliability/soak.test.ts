@@ -19,7 +19,7 @@ import { provisionWhatsAppSequence, type Provisioned } from './support/provision
  * full GC. Over the second half of the run neither may grow by more than the threshold.
  */
 
-const minutes = figure('soak_minutes', 1.25, 20);
+const minutes = figure('soak_minutes', 1, 20);
 const sampleEveryMs = figure('soak_sample_ms', 3000, 20_000);
 /** Allowed growth over the second half: heap after GC, and RSS. */
 const maxHeapGrowth = (mid: number) => Math.max(0.1 * mid, 8 * 2 ** 20);
