@@ -116,7 +116,7 @@ describe.each(cases)('kill -9 under load on $dialect ($topology)', ({ dialect, k
           fake.onAccepted = async (_attempt, socket) => {
             fake.onAccepted = null;
             const sender = socket.remotePort === undefined ? null : c.memberOwningLocalPort(socket.remotePort);
-            if (sender) await restart(sender, 'sender, after the provider accepted');
+            if (sender) await restart(sender, `right after the provider accepted its send (${sender.role})`);
             resolve(sender !== null);
           };
         }),
@@ -137,7 +137,8 @@ describe.each(cases)('kill -9 under load on $dialect ($topology)', ({ dialect, k
       await sleep(300 + Math.floor(Math.random() * 1200));
       if (kind === 'provoked' && (await killNextSender())) continue;
       const candidates = await waitFor(async () => (ready(pool).length > 0 ? ready(pool) : undefined), 60_000, () => `no ${kind} process became ready`, 50);
-      await restart(candidates[Math.floor(Math.random() * candidates.length)]!, `random ${kind === 'provoked' ? 'worker' : kind}`);
+      const victim = candidates[Math.floor(Math.random() * candidates.length)]!;
+      await restart(victim, `at a random instant (${victim.role})`);
     }
     await c.waitAllReady();
     await sleep(1000);
