@@ -44,9 +44,38 @@ function buildPartAwareValidator(): BuildValidator {
     const customOptions = options?.customOptions ?? {};
     const coercing = pool(externalSchemas, { ...options, customOptions: { ...customOptions, coerceTypes: 'array' } });
     const strict = pool(externalSchemas, { ...options, customOptions: { ...customOptions, coerceTypes: false } });
-    return (route) => (route.httpPart === 'body' ? strict(route) : coercing(route));
+    return (route) => (route.httpPart === 'body' ? strict(route) : finiteNumbersOnly(coercing(route) as AjvValidate));
   };
   return factory as unknown as BuildValidator;
+}
+
+type AjvValidate = ((data: unknown, context?: unknown) => boolean) & { errors?: unknown[] | null; schemaEnv?: unknown };
+
+/**
+ * Ajv coerces `?limit=1e309` or `?limit=Infinity` to Infinity, which passes `integer`
+ * and skips `maximum` (Ajv checks limits on finite numbers only), so it reached the
+ * database as a LIMIT it refused: a 500. A coerced part holding a non-finite number
+ * fails validation instead, naming the field.
+ */
+function finiteNumbersOnly(validate: AjvValidate): AjvValidate {
+  const wrapped: AjvValidate = (data, context) => {
+    wrapped.errors = null;
+    if (!validate(data, context)) {
+      wrapped.errors = validate.errors ?? null;
+      return false;
+    }
+    if (data === null || typeof data !== 'object') return true;
+    for (const [key, value] of Object.entries(data)) {
+      if ([value].flat().some((v) => typeof v === 'number' && !Number.isFinite(v))) {
+        wrapped.errors = [{ instancePath: `/${key}`, keyword: 'finite', params: {}, message: 'must be a finite number' }];
+        return false;
+      }
+    }
+    return true;
+  };
+  // Fastify passes the parent object when the validator has a schema environment, so Ajv can coerce in place.
+  wrapped.schemaEnv = validate.schemaEnv;
+  return wrapped;
 }
 
 /**
@@ -95,6 +124,16 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
     ajv: { customOptions: { allErrors: true, removeAdditional: false, useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: buildPartAwareValidator() } },
     routerOptions: { ignoreTrailingSlash: true },
+    // URLs the router refuses before any route runs (bad percent-encoding, a path
+    // parameter over its length limit) get the error body every other refusal has,
+    // instead of Fastify's own with its internal code.
+    frameworkErrors: (error, request, reply) => {
+      const code = (error as { code?: string }).code;
+      const message =
+        code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is longer than any id Nudge uses' : code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: a path segment is not valid percent-encoded UTF-8' : 'The request is not valid';
+      void reply.header('X-Request-Id', request.id);
+      return sendError(request, reply, new AppError('bad_request', message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (request, reply) => {

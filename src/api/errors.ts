@@ -46,7 +46,9 @@ export function validationToFieldErrors(issues: ValidationIssue[], context: stri
   const errors: FieldErrors = {};
   for (const issue of issues) {
     const field = fieldOf(issue, context);
-    (errors[field] ??= []).push(describe(issue, field));
+    // The field can be any key the caller sent ("constructor", "toString"): only own entries count.
+    const list = Object.hasOwn(errors, field) ? errors[field]! : (errors[field] = []);
+    list.push(describe(issue, field));
   }
   return errors;
 }

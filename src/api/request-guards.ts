@@ -112,6 +112,20 @@ export function retryAfterSeconds(counts: WindowCounts & { limit: number }): num
   return Math.max(1, Math.floor((allowedAt - now) / 1000) + 1);
 }
 
+/**
+ * What identifies a request's body for its Idempotency-Key: the parsed JSON, so the same
+ * values with other whitespace or key spacing are the same request. A body nested too
+ * deeply for JSON.stringify (thousands of levels) is identified by its raw bytes
+ * instead: the route still refuses or takes it, and the key never turns it into a 500.
+ */
+function bodyIdentity(request: FastifyRequest): string {
+  try {
+    return JSON.stringify(request.body ?? null);
+  } catch {
+    return `raw:${createHash('sha256').update((request as { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0)).digest('hex')}`;
+  }
+}
+
 /** Authentication, scope check, rate limit and idempotency, as hooks on every route. */
 export function registerRequestGuards(app: FastifyInstance, ctx: Context): void {
   const windowMs = ctx.config.rateLimitWindowSeconds * 1000;
@@ -198,7 +212,7 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
     const key = Array.isArray(header) ? header[0]! : header;
     if (key.length === 0 || key.length > 255) throw new AppError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
     const path = request.url.split('?')[0] ?? request.url;
-    const hash = createHash('sha256').update(`${request.method} ${path}\n${JSON.stringify(request.body ?? null)}`).digest('hex');
+    const hash = createHash('sha256').update(`${request.method} ${path}\n${bodyIdentity(request)}`).digest('hex');
     const now = ctx.clock.now();
     const db = ctx.database.db;
     const principal = request.principal;

@@ -66,6 +66,8 @@ export interface ValidProviderSettings {
 }
 
 const maxSecretLength = 4096;
+/** Secrets that travel in an HTTP header to the provider. */
+const headerSecrets: readonly string[] = ['access_token', 'auth_token'];
 
 /**
  * Checks every field and fills defaults. `storedSecrets` are the secrets already saved
@@ -163,6 +165,8 @@ export function validateProviderSettings(
     if (value.trim() === '') continue; // "" removes an optional secret
     if (value.length > maxSecretLength) fail(key, `must be at most ${maxSecretLength} characters`);
     else if (/[\r\n]/.test(value)) fail(key, 'must be on one line');
+    // Sent in an HTTP header (Bearer or Basic): a character there makes every call fail.
+    else if (headerSecrets.includes(key) && !/^[\x21-\x7e]+$/.test(value.trim())) fail(key, 'must be the token exactly as the provider issued it: printable ASCII, no spaces');
     else secrets[key] = value.trim();
   }
   if (channel === 'email' && secrets.url !== undefined && !isSmtpUrl(secrets.url)) {

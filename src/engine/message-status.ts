@@ -74,6 +74,10 @@ export async function applyProviderStatus(ctx: Context, event: ProviderStatus): 
         // A queued message had its send counted as failed; one still sending is counted
         // by the dispatcher when its answer arrives.
         if (unconfirmed.status === 'queued') await statusRepo.countConfirmedSend(trx, unconfirmed.id, now);
+      } else if (unconfirmed && unconfirmed.provider_message_id === event.providerMessageId) {
+        // The dispatcher recorded this very send while the status waited for the row
+        // (PostgreSQL): it is the message; parked as pending it would never be applied.
+        message = unconfirmed;
       }
     }
     if (!message) {

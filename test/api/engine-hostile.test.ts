@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
+import { nested } from '../support/hostile.js';
 
-function nested(depth: number): unknown {
-  let value: unknown = 'leaf';
-  for (let i = 0; i < depth; i += 1) value = { a: value, b: [value === 'leaf' ? 1 : 2] };
-  return value;
-}
-
-/** Bad input to the engine's routes: always a 4xx with the error body naming the field, never a 500, nothing written. */
+/**
+ * Bad input to the engine's routes: always a 4xx with the error body naming the field, never a 500, nothing written.
+ * Every operation of the OpenAPI document gets generated hostile input in test/reliability/hostile.test.ts.
+ */
 describe.each(dialects)('hostile input to engine routes on %s', (dialect) => {
   let t: TestApp;
   let sequenceId: string;

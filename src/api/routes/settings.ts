@@ -38,8 +38,8 @@ const ChannelSettingsBody = Type.Object(
   {
     additionalProperties: false,
     examples: [
-      { phone_number_id: '106540352242922', business_account_id: '102290129340398', access_token: 'EAAG…', app_secret: '…', verify_token: 'a-random-string' },
-      { account_sid: 'AC0123456789abcdef0123456789abcdef', auth_token: '…', from: '+14155550100' },
+      { phone_number_id: '106540352242922', business_account_id: '102290129340398', access_token: 'EAAGm0PX4ZCpsBAKZBwZDZD', app_secret: 'your-app-secret', verify_token: 'a-random-string' },
+      { account_sid: 'AC0123456789abcdef0123456789abcdef', auth_token: 'your_auth_token_0123456789abcdef', from: '+14155550100' },
       { from: 'Acme <hello@acme.com>', url: 'smtps://apikey:secret@smtp.example.com:465' },
     ],
   },

@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { dialects } from '../support/databases.js';
+
+/** Inputs that once answered 500, each found by test/reliability/hostile.test.ts. */
+describe.each(dialects)('hostile inputs found by the reliability suite, on %s', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(async () => t.close());
+
+  it('answers 422 naming the parameter to a number too large for a double, never a 500', async () => {
+    for (const path of ['/api/v1/sequences', '/api/v1/flows', '/api/v1/sessions', '/api/v1/messages', '/api/v1/contacts']) {
+      for (const value of ['1e309', 'Infinity', '-Infinity']) {
+        const res = await t.app.inject({ method: 'GET', url: `${path}?limit=${value}`, headers: t.auth });
+        expect({ path, value, status: res.statusCode }).toEqual({ path, value, status: 422 });
+        expect(res.json().errors.limit).toEqual(['limit must be a finite number']);
+      }
+    }
+  });
+
+  it('still coerces an ordinary number, written in any notation', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/api/v1/sequences?limit=1e1', headers: t.auth });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('answers a URL the router refuses with the error body every refusal has', async () => {
+    for (const url of ['/api/v1/sequences/%ED%A0%80', '/api/v1/sequences/%', `/api/v1/sequences/${'x'.repeat(200)}`, `/unsubscribe/${'A'.repeat(1001)}`]) {
+      const res = await t.app.inject({ method: 'GET', url, headers: t.auth });
+      expect({ url, status: res.statusCode }).toEqual({ url, status: 400 });
+      const body = res.json();
+      expect(body.code).toBe('bad_request');
+      expect(body.error).toBe(body.message);
+      expect(res.body).not.toContain('FST_');
+      expect(res.headers['x-request-id']).toBeTruthy();
+    }
+  });
+
+  it('answers a body nested thousands of levels deep with an Idempotency-Key like one without', async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    for (const url of ['/api/v1/subscribers', '/api/v1/actions/create-contact', '/api/v1/sequences']) {
+      const plain = await t.app.inject({ method: 'POST', url, headers: { ...t.auth, 'content-type': 'application/json' }, payload: deep });
+      const keyed = await t.app.inject({ method: 'POST', url, headers: { ...t.auth, 'content-type': 'application/json', 'idempotency-key': `deep-${url}` }, payload: deep });
+      expect({ url, status: keyed.statusCode }).toEqual({ url, status: plain.statusCode });
+      expect(keyed.statusCode).toBeLessThan(500);
+    }
+  });
+});
