@@ -88,10 +88,14 @@ function finiteNumbersOnly(validate: AjvValidate): AjvValidate {
 export function parseJsonBody(text: string): unknown {
   const value: unknown = JSON.parse(text);
   if (!/__proto__|constructor|\\u/.test(text)) return value;
+  // A NUL character (only writable as \u0000) fits no field, and PostgreSQL cannot store one in text.
+  const nul = /\\u0000/.test(text);
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const node = pending.pop();
+    if (nul && typeof node === 'string' && node.includes('\u0000')) throw nulError();
     if (node === null || typeof node !== 'object') continue;
+    if (nul && Object.keys(node).some((key) => key.includes('\u0000'))) throw nulError();
     if (Object.prototype.hasOwnProperty.call(node, '__proto__')) {
       throw new AppError('invalid_json', 'The request body contains the forbidden key "__proto__"');
     }
@@ -99,10 +103,12 @@ export function parseJsonBody(text: string): unknown {
     if (Object.prototype.hasOwnProperty.call(record, 'constructor') && record.constructor !== null && typeof record.constructor === 'object' && Object.prototype.hasOwnProperty.call(record.constructor, 'prototype')) {
       throw new AppError('invalid_json', 'The request body contains the forbidden key "constructor.prototype"');
     }
-    for (const child of Object.values(record)) if (child !== null && typeof child === 'object') pending.push(child);
+    for (const child of Object.values(record)) if ((child !== null && typeof child === 'object') || (nul && typeof child === 'string')) pending.push(child);
   }
   return value;
 }
+
+const nulError = (): AppError => new AppError('invalid_json', 'The request body contains a NUL character (\\u0000), which no field accepts');
 
 export interface AppOptions {
   /** Log every request (the server does; tests keep quiet). */
@@ -138,6 +144,8 @@ export async function buildApp(ctx: Context, options: AppOptions = {}): Promise<
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id);
+    // Path and query arrive percent-encoded: %00 decodes to a NUL, which no id or filter holds.
+    if (request.url.includes('%00') || request.url.includes('\u0000')) throw new AppError('bad_request', 'The request URL contains a NUL character (%00), which no parameter accepts');
   });
   // The docs page and its assets need no token.
   app.addHook('onRoute', (route) => {

@@ -20,6 +20,23 @@ describe.each(dialects)('hostile inputs found by the reliability suite, on %s', 
     }
   });
 
+  it('refuses a NUL character in the URL or the body with a 4xx, never a 500 from the database', async () => {
+    for (const url of ['/api/v1/discounts/%00', '/api/v1/sequences/%00', '/api/v1/contacts?cursor=a%00b', '/api/v1/subscribers/a%00@example.com']) {
+      const res = await t.app.inject({ method: 'GET', url, headers: t.auth });
+      expect({ url, status: res.statusCode, code: res.json().code }).toEqual({ url, status: 400, code: 'bad_request' });
+    }
+    const before = await t.ctx.database.db.selectFrom('contacts').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    for (const payload of ['{"phone":"+14155550100","name":"A\\u0000B"}', '{"phone":"+14155550100","metadata":{"k\\u0000":"v"}}', '{"phone":"+14155550100","tags":["a","\\u0000"]}']) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/actions/create-contact', headers: { ...t.auth, 'content-type': 'application/json' }, payload });
+      expect({ payload, status: res.statusCode, code: res.json().code }).toEqual({ payload, status: 400, code: 'invalid_json' });
+    }
+    const after = await t.ctx.database.db.selectFrom('contacts').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(after.n)).toBe(Number(before.n));
+    // An escaped backslash followed by "u0000" is no NUL.
+    const fine = await t.app.inject({ method: 'POST', url: '/api/v1/actions/create-contact', headers: { ...t.auth, 'content-type': 'application/json' }, payload: '{"phone":"+14155550177","name":"A\\\\u0000B"}' });
+    expect(fine.statusCode).toBe(201);
+  });
+
   it('still coerces an ordinary number, written in any notation', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/sequences?limit=1e1', headers: t.auth });
     expect(res.statusCode).toBe(200);
