@@ -24,6 +24,8 @@ export interface Config {
   readonly whatsappRatePerSecond: number;
   readonly webhookTimeoutMs: number;
   readonly dispatchLeaseMs: number;
+  /** How long a send whose outcome is unknown waits for the provider's status callback before it is sent again. */
+  readonly sendConfirmWindowMs: number;
   readonly sandboxDelivery: 'inline' | 'dispatch';
   /** The OpenAI-compatible endpoint that writes sequences from a goal, or null when none is configured. */
   readonly ai: { readonly baseUrl: string; readonly apiKey: string | null; readonly model: string; readonly timeoutMs: number } | null;
@@ -66,6 +68,7 @@ export const configVariables: readonly VariableSpec[] = [
   { name: 'NUDGE_DISPATCH_CONCURRENCY', description: 'Provider requests a worker keeps in flight at once', example: '32', defaultValue: '32' },
   { name: 'NUDGE_WHATSAPP_RATE_PER_SECOND', description: 'Messages per second per WhatsApp phone number, shared by every worker', example: '80', defaultValue: '80' },
   { name: 'NUDGE_DISPATCH_LEASE_MS', description: 'How long a worker holds a message it is sending before another worker may try it (after a crash)', example: '60000', defaultValue: '60000' },
+  { name: 'NUDGE_SEND_CONFIRM_WINDOW_MS', description: "How long a send whose outcome is unknown (timeout, dropped connection, worker killed mid-send) waits for the provider's status callback before it is sent again", example: '60000', defaultValue: '60000' },
   { name: 'NUDGE_SANDBOX_DELIVERY', description: 'inline: sandbox messages are recorded as delivered in the transaction that queues them; dispatch: they go through the dispatcher like a real provider (to rehearse that path)', example: 'inline', defaultValue: 'inline' },
   { name: 'NUDGE_WEBHOOK_TIMEOUT_MS', description: 'Timeout of outgoing HTTP calls (webhook nodes, providers)', example: '10000', defaultValue: '10000' },
   { name: 'NUDGE_AI_BASE_URL', description: 'Base URL of an OpenAI-compatible chat-completions API (including /v1) that writes sequence emails from a goal. Unset: creating a sequence from a goal is refused', example: 'https://llm.example.com/v1' },
@@ -180,6 +183,7 @@ export function loadConfig(env: Env): Config {
     whatsappRatePerSecond: integer(env, 'NUDGE_WHATSAPP_RATE_PER_SECOND', 1, 10_000),
     webhookTimeoutMs: integer(env, 'NUDGE_WEBHOOK_TIMEOUT_MS', 100, 120_000),
     dispatchLeaseMs: integer(env, 'NUDGE_DISPATCH_LEASE_MS', 1000, 3_600_000),
+    sendConfirmWindowMs: integer(env, 'NUDGE_SEND_CONFIRM_WINDOW_MS', 0, 3_600_000),
     sandboxDelivery: oneOf(env, 'NUDGE_SANDBOX_DELIVERY', ['inline', 'dispatch'] as const),
     ai: aiEndpoint(env),
     stripeBaseUrl: httpUrl(env, 'NUDGE_STRIPE_BASE_URL') ?? 'https://api.stripe.com',

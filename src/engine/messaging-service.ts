@@ -118,7 +118,7 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
     const stored = await insertOnce(trx, ctx, row);
     if (stored.id !== id) return { stored, claim: null };
     if (limit && !(await takeOneSendSlot(ctx, trx, limit))) return { stored, claim: null };
-    return { stored, claim: await messagesRepo.claimMessageById(trx, dialect, id, now, leaseMs) };
+    return { stored, claim: await messagesRepo.claimMessageById(trx, dialect, id, now, leaseMs, ctx.config.sendConfirmWindowMs) };
   });
   if (claimed.stored.id !== id) return outcomeView(claimed.stored);
   if (!claimed.claim) {
@@ -130,7 +130,7 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
   const message = claimed.claim;
   const result = await sendSafely(adapter.send.bind(adapter), toOutbound(message));
   const done = ctx.clock.now();
-  const outcome = outcomeOf(message, result, done);
+  const outcome = outcomeOf(message, result, done, ctx.config.sendConfirmWindowMs);
   await db.transaction().execute(async (trx) => {
     const bulk = { db: trx, raw: ctx.database.sqlite };
     await messagesRepo.saveOutcomes(bulk, [outcome]);

@@ -3,8 +3,9 @@ import type { MessageOutcome } from '../store/message-repository.js';
 import { computeBackoff, maxAttempts } from './backoff.js';
 
 /**
- * How long a send whose outcome is unknown waits for the provider's status callback
- * before it is sent again.
+ * How long a send whose outcome is unknown (a timeout, a dropped connection, a worker
+ * killed mid-send) waits for the provider's status callback before it is sent again:
+ * the default of NUDGE_SEND_CONFIRM_WINDOW_MS.
  */
 export const confirmationWindowMs = 60_000;
 
@@ -14,7 +15,7 @@ export const confirmationWindowMs = 60_000;
  * after a backoff that honours Retry-After, until the attempts run out; permanent → failed.
  * `attempts` counts the attempt just made.
  */
-export function outcomeOf(message: { id: string; attempts: number }, result: SendResult, done: number): MessageOutcome {
+export function outcomeOf(message: { id: string; attempts: number }, result: SendResult, done: number, confirmMs = confirmationWindowMs): MessageOutcome {
   if (result.ok) {
     const delivered = result.status === 'delivered';
     return {
@@ -43,7 +44,7 @@ export function outcomeOf(message: { id: string; attempts: number }, result: Sen
       error_message: result.message.slice(0, 1000),
       // The provider may have accepted it: give its status callback (which names this
       // message) time to arrive and settle it before sending again.
-      next_attempt_at: done + (result.ambiguous ? Math.max(backoff, confirmationWindowMs) : backoff),
+      next_attempt_at: done + (result.ambiguous ? Math.max(backoff, confirmMs) : backoff),
       lease_until: null,
       updated_at: done,
       sent_at: null,

@@ -454,7 +454,7 @@ export class Worker {
     const now = ctx.clock.now();
     await this.channels.refresh?.();
     // Per-sender throughput limits (WhatsApp per phone number): what is over goes back to the queue.
-    const claimed = await limitSendRate(ctx, this.channels, await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, ctx.database.sqlite, dialect, now, this.options.batchSize, this.leaseMs)));
+    const claimed = await limitSendRate(ctx, this.channels, await db.transaction().execute((trx) => messagesRepo.claimDueMessages(trx, ctx.database.sqlite, dialect, now, this.options.batchSize, this.leaseMs, ctx.config.sendConfirmWindowMs)));
     if (claimed.length === 0) return 0;
 
     const results = await mapLimit(claimed, this.options.dispatchConcurrency, async (message): Promise<SendResult> => {
@@ -479,7 +479,7 @@ export class Worker {
     const counts = new Map<string, { count: number; at: number }>();
     const stopSessionIds: string[] = [];
     claimed.forEach((message, i) => {
-      const outcome = outcomeOf(message, results[i]!, done);
+      const outcome = outcomeOf(message, results[i]!, done, ctx.config.sendConfirmWindowMs);
       outcomes.push(outcome);
       if (outcome.sent_at !== null) {
         const c = counts.get(message.contact_id) ?? { count: 0, at: done };

@@ -15,24 +15,30 @@ export async function insertMessages(target: BulkTarget, rows: NewMessageRow[]):
 }
 
 /**
- * Claims messages whose next attempt is due and leases them: status `sending` and the
- * next attempt pushed to the lease's end, in the same statement. A worker killed
- * mid-send leaves the lease to expire and the message is claimed again.
+ * Claims messages whose next attempt is due and leases them: status `sending`, in the
+ * same statement. A worker killed mid-send leaves the lease to expire; the message is
+ * claimed again `confirmMs` after that (`next_attempt_at`), not at once: the provider
+ * may have taken the send before the worker died, and its status callback, which names
+ * the message, settles it meanwhile (see engine/message-status.ts). The sandbox sends
+ * nothing anywhere, so its messages are free again as soon as the lease ends.
  */
-export async function claimDueMessages(db: Db, raw: BulkTarget['raw'], dialect: Dialect, now: number, limit: number, leaseMs: number): Promise<MessageRow[]> {
+export async function claimDueMessages(db: Db, raw: BulkTarget['raw'], dialect: Dialect, now: number, limit: number, leaseMs: number, confirmMs = 0): Promise<MessageRow[]> {
   const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
   const due = await sql<MessageRow>`select * from messages where next_attempt_at is not null and next_attempt_at <= ${now} order by next_attempt_at limit ${limit}${lock}`.execute(db);
   const rows = due.rows;
   if (rows.length === 0) return rows;
   const until = now + leaseMs;
+  const retryAt = (provider: string) => (provider === 'sandbox' ? until : until + confirmMs);
   if (raw) {
-    runEach(raw, 'update messages set status = ?, lease_until = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ? where id = ?', rows.map((r) => ['sending', until, until, now, r.id]));
+    runEach(raw, 'update messages set status = ?, lease_until = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ? where id = ?', rows.map((r) => ['sending', until, retryAt(r.provider), now, r.id]));
   } else {
-    await sql`update messages set status = 'sending', lease_until = ${until}, next_attempt_at = ${until}, attempts = attempts + 1, updated_at = ${now} where id = any(cast(${rows.map((r) => r.id)} as text[]))`.execute(db);
+    await sql`update messages set status = 'sending', lease_until = ${until}, next_attempt_at = case when provider = 'sandbox' then cast(${until} as bigint) else cast(${until + confirmMs} as bigint) end, attempts = attempts + 1, updated_at = ${now} where id = any(cast(${rows.map((r) => r.id)} as text[]))`.execute(db);
   }
   for (const row of rows) {
     row.attempts += 1;
     row.status = 'sending';
+    row.lease_until = until;
+    row.next_attempt_at = retryAt(row.provider);
   }
   return rows;
 }
@@ -149,14 +155,15 @@ export async function countMessagesOnContacts(target: BulkTarget, perContact: Ma
  * null when it is not due or another worker holds it (SKIP LOCKED on PostgreSQL), in
  * which case the dispatcher sends it.
  */
-export async function claimMessageById(db: Db, dialect: Dialect, id: string, now: number, leaseMs: number): Promise<MessageRow | null> {
+export async function claimMessageById(db: Db, dialect: Dialect, id: string, now: number, leaseMs: number, confirmMs = 0): Promise<MessageRow | null> {
   const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
   const found = await sql<MessageRow>`select * from messages where id = ${id} and status = 'queued' and next_attempt_at is not null and next_attempt_at <= ${now}${lock}`.execute(db);
   const row = found.rows[0];
   if (!row) return null;
   const until = now + leaseMs;
-  await db.updateTable('messages').set((eb) => ({ status: 'sending', lease_until: until, next_attempt_at: until, attempts: eb('attempts', '+', 1), updated_at: now })).where('id', '=', id).execute();
-  return { ...row, status: 'sending', lease_until: until, next_attempt_at: until, attempts: row.attempts + 1, updated_at: now };
+  const retryAt = row.provider === 'sandbox' ? until : until + confirmMs;
+  await db.updateTable('messages').set((eb) => ({ status: 'sending', lease_until: until, next_attempt_at: retryAt, attempts: eb('attempts', '+', 1), updated_at: now })).where('id', '=', id).execute();
+  return { ...row, status: 'sending', lease_until: until, next_attempt_at: retryAt, attempts: row.attempts + 1, updated_at: now };
 }
 
 /**

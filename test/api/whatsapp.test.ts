@@ -10,6 +10,8 @@ import { queueDirectMessage } from '../../src/engine/messaging-service.js';
 import { setProviderSettings } from '../../src/engine/provider-settings-service.js';
 import { sendTemplateMessage, syncTemplates, syncTemplatesWhenDue } from '../../src/engine/template-service.js';
 import { Worker } from '../../src/engine/worker.js';
+import { newId } from '../../src/domain/ids.js';
+import { claimDueMessages, queuedOutboundRow } from '../../src/store/message-repository.js';
 import { createTestContext, type TestContext } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { FakeMeta, metaError } from '../support/fake-meta.js';
@@ -336,6 +338,45 @@ describe.each(dialects)('WhatsApp Cloud API end to end on %s', (dialect) => {
       await h.worker.drain();
       expect(sends('Your code is 5522')).toBe(2);
       expect(await row(unconfirmed.messageId)).toMatchObject({ status: 'sent', provider_message_id: expect.stringMatching(/^wamid\./) });
+    });
+
+    it('gives a send whose worker died mid-call the confirmation window after its lease before sending it again', async () => {
+      const contactId = (await post('/api/v1/actions/get-contact', { phone: `+${customer}` })).json().id as string;
+      const sends = (text: string) => fake.calls('/messages').filter((c) => (c.body as { text?: { body: string } }).text?.body === text).length;
+      const row = (id: string) => h.ctx.database.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      const lease = h.ctx.config.dispatchLeaseMs;
+      const window = h.ctx.config.sendConfirmWindowMs;
+      const dying = async (text: string) => {
+        // Queued while the channel is at its limit, then claimed by a worker that dies before its answer is stored.
+        const id = newId(clock.now());
+        await h.ctx.database.db.insertInto('messages').values(queuedOutboundRow({ id, workspace_id: h.workspaceId, contact_id: contactId, channel: 'whatsapp', provider: 'whatsapp-cloud', recipient: `+${customer}`, kind: 'text', content: JSON.stringify({ kind: 'text', text }), now: clock.now() })).execute();
+        const claimed = await h.ctx.database.db.transaction().execute((trx) => claimDueMessages(trx, h.ctx.database.sqlite, h.ctx.database.dialect, clock.now(), 10, lease, window));
+        expect(claimed.map((m) => m.id)).toEqual([id]);
+        return id;
+      };
+
+      // Meta took it (its status webhook names our message): settled, never sent again.
+      const settled = await dying('Settled after the crash');
+      const status = statusOf(wamid(), 'sent', Math.floor(clock.now() / 1000));
+      (status.entry[0]!.changes[0]!.value as unknown as { statuses: Array<Record<string, unknown>> }).statuses[0]!.biz_opaque_callback_data = `nudge:${settled}`;
+      clock.advance(lease + 1000);
+      await h.worker.drain();
+      expect(sends('Settled after the crash')).toBe(0);
+      expect((await deliver(status)).statusCode).toBe(200);
+      clock.advance(window);
+      await h.worker.drain();
+      expect(sends('Settled after the crash')).toBe(0);
+      expect(await row(settled)).toMatchObject({ status: 'sent', next_attempt_at: null });
+
+      // No callback ever comes: sent again once the window after the lease has passed.
+      const lost = await dying('Lost in the crash');
+      clock.advance(lease + window - 1000);
+      await h.worker.drain();
+      expect(sends('Lost in the crash')).toBe(0);
+      clock.advance(2000);
+      await h.worker.drain();
+      expect(sends('Lost in the crash')).toBe(1);
+      expect(await row(lost)).toMatchObject({ status: 'sent', attempts: 2 });
     });
 
     it('stores other message types with a summary and routes nothing for system messages', async () => {
