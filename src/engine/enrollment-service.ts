@@ -68,7 +68,7 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
 
   const enrollmentKey = input.enrollmentKey ?? '';
   // One transaction: the contact upsert and the session commit together, with one commit's cost.
-  const { started, contactId } = await db.transaction().execute(async (trx) => {
+  const { started, contactId } = await ctx.database.transact(async (trx) => {
     let contactId: string;
     if (phone === null) {
       const found = await contacts.findContactById(trx, workspaceId, input.contactId!);

@@ -5,6 +5,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, type LogEvent, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
+import { GroupedCommit } from './grouped-commit.js';
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export type Db = Kysely<Schema>;
@@ -18,6 +19,12 @@ export interface Database {
   readonly url: string | null;
   /** The raw SQLite handle, for the few hot paths that use prepared statements directly. */
   readonly sqlite: BetterSqlite3.Database | null;
+  /**
+   * Runs `work` in a transaction that, on SQLite, may share its commit with concurrent
+   * ones (see grouped-commit.ts); on PostgreSQL a transaction of its own. For short
+   * units that touch only the database, on paths where many run at once (API writes).
+   */
+  transact<T>(work: (trx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -71,7 +78,7 @@ export function openDatabase(options: DatabaseOptions): Database {
     // An idle client losing its server must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), log });
-    return { db, dialect: 'postgres', url: options.databaseUrl, sqlite: null, close: () => db.destroy() };
+    return { db, dialect: 'postgres', url: options.databaseUrl, sqlite: null, transact: (work) => db.transaction().execute(work), close: () => db.destroy() };
   }
 
   const dir = resolve(options.dataDir);
@@ -93,11 +100,13 @@ export function openDatabase(options: DatabaseOptions): Database {
     sqlite.pragma('wal_autocheckpoint = 10000');
   }
   const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }), log });
+  const grouped = new GroupedCommit(db);
   return {
     db,
     dialect: 'sqlite',
     url: null,
     sqlite,
+    transact: (work) => grouped.run(work),
     close: async () => {
       await checkpointer?.stop();
       await db.destroy();
