@@ -6,6 +6,7 @@ import { authenticateToken, type Principal } from '../engine/auth-service.js';
 import type { Context } from '../engine/context.js';
 import { authenticateSession, type DashboardAuth } from '../engine/dashboard-auth-service.js';
 import * as guards from '../store/request-guard-repository.js';
+import { RateCounter } from './rate-counter.js';
 import { readSessionToken, setSessionCookie } from './session-cookie.js';
 
 declare module 'fastify' {
@@ -130,6 +131,8 @@ function bodyIdentity(request: FastifyRequest): string {
 export function registerRequestGuards(app: FastifyInstance, ctx: Context): void {
   const windowMs = ctx.config.rateLimitWindowSeconds * 1000;
   const idempotencyTtlMs = ctx.config.idempotencyTtlHours * 3_600_000;
+  const counter = new RateCounter(ctx.database.db, () => ctx.clock.now());
+  app.addHook('onClose', async () => counter.close());
 
   // Internal routes cannot be registered without saying how they authenticate: the
   // dashboard session, never a token (so a token leaked to a browser extension cannot
@@ -190,7 +193,7 @@ export function registerRequestGuards(app: FastifyInstance, ctx: Context): void 
   async function applyRateLimit(request: FastifyRequest, reply: FastifyReply, key: string, limit: number): Promise<void> {
     const now = ctx.clock.now();
     const windowStart = Math.floor(now / windowMs) * windowMs;
-    const { current, previous } = await guards.countRequest(ctx.database.db, key, windowStart, windowStart - windowMs);
+    const { current, previous } = await counter.count(key, windowStart, windowMs, limit);
     const used = slidingWindowCount({ now, windowStart, windowMs, current, previous });
     const remaining = Math.max(0, limit - used);
     void reply.header('X-RateLimit-Limit', String(limit));

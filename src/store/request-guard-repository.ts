@@ -4,15 +4,15 @@ import type { IdempotencyKeyTable } from './schema.js';
 import type { Selectable } from 'kysely';
 
 /**
- * Counts one request in the token's current fixed window and returns that count with
- * the previous window's, for a sliding-window estimate. Kept in the database so
- * several API processes share one limit.
+ * Adds `requests` to the token's count in the current fixed window and returns that
+ * count with the previous window's, for a sliding-window estimate. Kept in the
+ * database so several API processes share one limit (see api/rate-counter.ts).
  */
-export async function countRequest(db: Db, tokenId: string, windowStart: number, previousStart: number): Promise<{ current: number; previous: number }> {
+export async function countRequest(db: Db, tokenId: string, windowStart: number, previousStart: number, requests = 1): Promise<{ current: number; previous: number }> {
   const row = await db
     .insertInto('rate_limits')
-    .values({ token_id: tokenId, window_start: windowStart, count: 1 })
-    .onConflict((oc) => oc.columns(['token_id', 'window_start']).doUpdateSet({ count: sql`rate_limits.count + 1` }))
+    .values({ token_id: tokenId, window_start: windowStart, count: requests })
+    .onConflict((oc) => oc.columns(['token_id', 'window_start']).doUpdateSet({ count: sql`rate_limits.count + ${requests}` }))
     .returning('count')
     .executeTakeFirstOrThrow();
   const previous = await db

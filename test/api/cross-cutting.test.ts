@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { App } from '../../src/api/app.js';
+import { buildApp, type App } from '../../src/api/app.js';
 import { AppError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/ids.js';
 import { createToken } from '../../src/engine/auth-service.js';
@@ -292,6 +292,21 @@ describe.each(dialects)('cross-cutting API behaviour on %s', (dialect) => {
       clock.advance(2 * t.ctx.config.rateLimitWindowSeconds * 1000);
       const fresh = await t.app.inject({ method: 'GET', url: '/api/v1/me', headers });
       expect(fresh.headers['x-ratelimit-remaining']).toBe('2');
+    });
+
+    it('shares a token\u2019s limit between API processes on one database', async () => {
+      // A second app on the same database stands for a second `nudge api` process.
+      const second = await buildApp(t.ctx);
+      await second.ready();
+      try {
+        const shared = await createToken(t.ctx, { workspaceId: t.workspaceId, name: 'shared', rateLimit: 10 });
+        const headers = { authorization: `Bearer ${shared.token}` };
+        const statuses: number[] = [];
+        for (let i = 0; i < 12; i += 1) statuses.push((await (i % 2 === 0 ? t.app : second).inject({ method: 'GET', url: '/api/v1/me', headers })).statusCode);
+        expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]);
+      } finally {
+        await second.close();
+      }
     });
 
     it('applies NUDGE_RATE_LIMIT to tokens without a limit of their own, on error responses too', async () => {
