@@ -5,6 +5,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeTwilioSignature, validateTwilioSignature } from '../../src/channels/twilio-webhooks.js';
 import { signBody, verifySignature } from '../../src/channels/whatsapp-webhooks.js';
+import { signTrackingToken } from '../../src/domain/link-tracking.js';
 import { signUnsubscribeToken } from '../../src/domain/unsubscribe-token.js';
 import { createWorkspace } from '../../src/engine/auth-service.js';
 import { setProviderSettings } from '../../src/engine/provider-settings-service.js';
@@ -16,11 +17,12 @@ import { report } from './support/mode.js';
 /**
  * Everything Nudge accepts on the strength of a signature: provider webhooks
  * (X-Hub-Signature-256 from Meta, X-Twilio-Signature from Twilio) and signed links
- * (unsubscribe tokens). Each surface below has a genuine request, which is accepted,
- * and forgeries — missing, bad, replayed elsewhere, re-serialised, signed with another
- * workspace's secret — each refused with nothing written (the log of refused webhooks
- * aside). A surface added later (click tracking under /t/, the signatures of Nudge's
- * outbound webhooks) is one more entry in `surfaces`.
+ * (unsubscribe tokens, tracked email links under /t/). Each surface below has a genuine
+ * request, which is accepted, and forgeries — missing, bad, replayed elsewhere,
+ * re-serialised, signed with another workspace's secret — each refused with nothing
+ * written (the log of refused webhooks aside). A surface added later is one more entry
+ * in `surfaces`. (The signatures Nudge puts on its outbound webhooks are checked by the
+ * receiver; test/engine/webhooks.test.ts verifies them.)
  */
 
 const reference = new URL('../../../shared/reference/payloads/', import.meta.url);
@@ -43,9 +45,10 @@ interface SignedSurface {
   forgeries: Forgery[];
   /**
    * The genuine request sent again as it is. `idempotent`: accepted and changes nothing
-   * more (providers redeliver); `refused`: a one-time signature.
+   * more (providers redeliver); `refused`: a one-time signature; `counted`: accepted
+   * again and recorded again (a second click on a link is a second click).
    */
-  replay: 'idempotent' | 'refused';
+  replay: 'idempotent' | 'refused' | 'counted';
   /** Requests that differ in bytes but are the same signed content: accepted, nothing more changes. */
   equivalents?: Forgery[];
 }
@@ -168,6 +171,14 @@ function twilioSurface(w: World): SignedSurface {
   };
 }
 
+/** A `payload.mac` token in standard, padded base64: always other text (the 32-byte MAC takes a `=`), even when base64url used no `-` or `_`. */
+function standardBase64(token: string): string {
+  return token
+    .split('.')
+    .map((part) => Buffer.from(part, 'base64url').toString('base64'))
+    .join('.');
+}
+
 function unsubscribeSurface(w: World): SignedSurface {
   const key = w.t.ctx.secretKey;
   const token = signUnsubscribeToken(key, { workspaceId: w.a.workspaceId, contactId: w.a.contactId, channel: 'email' });
@@ -194,8 +205,43 @@ function unsubscribeSurface(w: World): SignedSurface {
       { name: 'truncated', request: post(token.slice(0, -1)), refused: [400] },
       { name: 'a character appended', request: post(`${token}A`), refused: [400] },
       { name: 'base64 padding added', request: post(`${payload}=.${mac}=`), refused: [400] },
-      { name: 'standard base64 instead of base64url', request: post(token.replace(/-/g, '+').replace(/_/g, '/')), refused: [400] },
+      { name: 'standard base64 instead of base64url', request: post(standardBase64(token)), refused: [400] },
       { name: 'longer than any real token', request: post('A'.repeat(1001)), refused: [400, 422] },
+    ],
+  };
+}
+
+async function clickSurface(w: World): Promise<SignedSurface> {
+  const key = w.t.ctx.secretKey;
+  // An outbound message of workspace A: a text sent over SMS (its provider is not there; the message is stored all the same).
+  await w.t.app.inject({ method: 'POST', url: '/api/v1/actions/send-text-message', headers: { authorization: `Bearer ${w.t.token}` }, payload: { phone: '+14155550177', message: 'Spring sale: https://shop.example.com/spring', channel: 'sms' } });
+  const message = await w.t.ctx.database.db.selectFrom('messages').select('id').where('workspace_id', '=', w.a.workspaceId).where('direction', '=', 'outbound').executeTakeFirstOrThrow();
+  const destination = 'https://shop.example.com/spring?utm_source=nudge&a=1';
+  const token = signTrackingToken(message.id, destination, key);
+  const [payload, mac] = token.split('.') as [string, string];
+  const bytes = Buffer.from(payload, 'base64url');
+  const withPayload = (b: Buffer) => `${b.toString('base64url')}.${mac}`;
+  const elsewhere = Buffer.concat([bytes.subarray(0, 16), Buffer.from('https://attacker.example.com/spring?utm_source=nudge&a=1', 'utf8')]);
+  const otherMessage = Buffer.from(bytes);
+  otherMessage[15] = otherMessage[15]! ^ 1;
+  const flip = (s: string) => `${s.slice(0, -1)}${s.endsWith('A') ? 'B' : 'A'}`;
+  const get = (t: string): InjectOptions => ({ method: 'GET', url: `/t/${t}`, headers: { accept: 'text/html' } });
+  const unsubscribe = signUnsubscribeToken(key, { workspaceId: w.a.workspaceId, contactId: w.a.contactId, channel: 'email' });
+  return {
+    name: 'Tracked email link (/t/ token)',
+    genuine: get(token),
+    accepted: 302,
+    replay: 'counted',
+    forgeries: [
+      { name: 'the destination changed (an open redirect)', request: get(withPayload(elsewhere)), refused: [404] },
+      { name: 'another message id under the same MAC', request: get(withPayload(otherMessage)), refused: [404] },
+      { name: 'one character of the MAC changed', request: get(`${payload}.${flip(mac)}`), refused: [404] },
+      { name: 'signed with another key', request: get(signTrackingToken(message.id, destination, `${key}-other`)), refused: [404] },
+      { name: 'an unsubscribe token (same key, other purpose)', request: get(unsubscribe), refused: [404] },
+      { name: 'MAC missing', request: get(payload), refused: [404] },
+      { name: 'truncated', request: get(token.slice(0, -1)), refused: [404] },
+      { name: 'standard base64 instead of base64url', request: get(standardBase64(token)), refused: [404] },
+      { name: 'longer than any real token', request: get('A'.repeat(9000)), refused: [404, 422] },
     ],
   };
 }
@@ -223,11 +269,13 @@ describe.each(dialects)('signed requests and links on %s', (dialect) => {
   });
   afterAll(async () => w.t.close());
 
-  const surfaces = (world: World): SignedSurface[] => [whatsappSurface(world), twilioSurface(world), unsubscribeSurface(world)];
+  // Built one after the other: a later surface may use what an earlier one's genuine request stored.
+  const surfaces: Array<(world: World) => SignedSurface | Promise<SignedSurface>> = [whatsappSurface, twilioSurface, unsubscribeSurface, clickSurface];
 
   it('refuses every forgery of every signed surface and writes nothing, then accepts the genuine request', async () => {
     const summary: Record<string, { forgeries: number; equivalents: number }> = {};
-    for (const surface of surfaces(w)) {
+    for (const make of surfaces) {
+      const surface = await make(w);
       const wrong: string[] = [];
       // Forgeries first: the genuine request must still work after them, and they must not have done its work.
       for (const forgery of surface.forgeries) {
@@ -249,6 +297,9 @@ describe.each(dialects)('signed requests and links on %s', (dialect) => {
         // Redelivery may touch timestamps (updated_at) but adds no row.
         const added = Object.keys(applied).filter((table) => applied[table]!.split(':')[0] !== afterReplay[table]!.split(':')[0]);
         if (added.length > 0) wrong.push(`replay: added rows to ${added.join(', ')}`);
+      } else if (surface.replay === 'counted') {
+        if (again.statusCode !== surface.accepted) wrong.push(`replay: answered ${again.statusCode}`);
+        if (changedTables(applied, afterReplay).length === 0) wrong.push('replay: was not recorded');
       } else if (again.statusCode < 400) {
         wrong.push(`replay: answered ${again.statusCode}`);
       }

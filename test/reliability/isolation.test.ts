@@ -32,6 +32,10 @@ const idFields: Record<string, string> = {
   segment_id: 'segments',
   segmentId: 'segments',
   subscriberIds: 'subscriber-ids',
+  variantSequenceId: 'sequences',
+  contactId: 'contacts',
+  contactIds: 'contacts',
+  code: 'discounts',
 };
 
 /** What must go with an id field for it to be used at all (a definition's trigger). */

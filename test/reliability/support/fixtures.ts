@@ -55,8 +55,21 @@ export async function populateWorkspace(ctx: TestContext, app: App, token: strin
   // Without a fake Twilio, a port nothing listens on: sends fail at once, never reach anyone.
   await call('PUT', '/api/v1/settings/channels/sms', { account_sid: sms.accountSid, auth_token: sms.authToken, from: sms.from, base_url: options.smsBaseUrl ?? 'http://127.0.0.1:9' });
   await call('PUT', '/api/v1/settings/consent', { opt_out_keywords: [`${marker.toUpperCase()}STOP`], opt_in_keywords: [`${marker.toUpperCase()}START`] });
-  // The session's first message is sent (to a provider that is not there: it stays queued or fails), so messages exist.
+  const emailTemplate = (await call('POST', '/api/v1/email-templates', { name: `${marker} email template`, subject: `${marker} subject`, html: `<p>${marker} email body</p>` })).template;
+  const broadcast = await call('POST', '/api/v1/broadcasts', { name: `${marker} broadcast`, template_id: template.id, variables: { '1': `${marker}-broadcast` }, audience: { contact_ids: [contact.id] } });
+  // Nothing listens on port 9: a delivery attempt fails at once and reaches nobody.
+  const webhook = await call('POST', '/api/v1/webhooks', { url: `http://127.0.0.1:9/${tag}-hooks`, events: ['message.received'], description: `${marker} webhook` });
+  const deliveries = await call('GET', `/api/v1/webhooks/${webhook.id}/deliveries`);
+  const discountSequence = (await call('POST', '/api/v1/sequences', { name: `${marker} discount sequence`, steps: [{ type: 'create_discount', discount: { provider: 'builtin', percentOff: 10, codePrefix: tag.slice(0, 8) } }, { type: 'sms', text: `${marker} code {{discount.code}}` }] })).sequence;
+  await call('POST', `/api/v1/sequences/${discountSequence.id}/publish`, {});
+  await call('POST', '/api/v1/actions/trigger-sequence', { sequence_id: discountSequence.id, contact_id: contact.id });
+  // The sessions' first steps run: the discount is made, and messages are sent (to a
+  // provider that is not there: they stay queued or fail), so messages exist.
   await createTestWorker(ctx).runSchedulerOnce();
+  await createTestWorker(ctx).runSchedulerOnce();
+  const discounts = await call('GET', '/api/v1/discounts');
+  const discount = (discounts.data as Array<{ code: string }>)[0];
+  if (!discount) throw new Error(`no discount was made for ${marker}: ${JSON.stringify(discounts)}`);
 
   const ids: Record<string, string> = {
     sequences: sequence.id,
@@ -68,6 +81,11 @@ export async function populateWorkspace(ctx: TestContext, app: App, token: strin
     segments: segment.id,
     subscribers: subscriberEmail,
     'subscriber-ids': subscriber.id as string,
+    'email-templates': emailTemplate.id,
+    broadcasts: broadcast.id,
+    webhooks: webhook.id,
+    deliveries: (deliveries.data as Array<{ id: string }>)[0]!.id,
+    discounts: discount.code,
     unsubscribe: unsubscribeUrlFor('http://x', ctx.secretKey, contact.workspace_id ?? (await workspaceOf(ctx, contact.id)), contact.id).split('/').pop()!,
   };
   const markers = [marker, ...Object.values(ids).filter((v) => v.length >= 8), phone, email, subscriberEmail, subscriber.id as string];
