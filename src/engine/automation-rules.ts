@@ -2,7 +2,7 @@ import { parseJson } from '../domain/json.js';
 import { segmentDependsOn, type SegmentFilter } from '../domain/segment-filter.js';
 import * as audience from '../store/audience-repository.js';
 import type { AutomationRule } from '../store/audience-repository.js';
-import type { Database, Db, Tx } from '../store/database.js';
+import { rawIn, type Database, type Db, type Tx } from '../store/database.js';
 import { readAutomationVersion } from '../store/definition-repository.js';
 import type { Context } from './context.js';
 
@@ -44,7 +44,7 @@ export async function workspaceRules(ctx: Context, trx: Tx | Db, workspaceId: st
     cache = new Map();
     caches.set(ctx.database, cache);
   }
-  const version = await readAutomationVersion(trx, workspaceId);
+  const version = await readAutomationVersion(trx, workspaceId, rawIn(ctx.database, trx));
   const hit = cache.get(workspaceId);
   if (hit && hit.version === version) {
     cache.delete(workspaceId);

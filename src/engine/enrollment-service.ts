@@ -3,6 +3,7 @@ import { AppError, invalid, notFound } from '../domain/errors.js';
 import { newId, isUuid } from '../domain/ids.js';
 import { isPlainObject, nestsDeeperThan, toJson } from '../domain/json.js';
 import { normalizePhone } from '../domain/phone.js';
+import { rawIn } from '../store/database.js';
 import * as definitions from '../store/definition-repository.js';
 import * as contacts from '../store/engine-contact-repository.js';
 import { applyContactChanges } from './automation.js';
@@ -75,7 +76,7 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
       if (!found) throw new AppError('not_found', 'Contact not found', { errors: { contact_id: ['Contact not found'] } });
       contactId = found.id;
     } else {
-      const upserted = await contacts.upsertContactByPhone(trx, { id: newId(now), workspace_id: workspaceId, phone, source: input.source ?? 'api', now, optedIn: true });
+      const upserted = await contacts.upsertContactByPhone(trx, { id: newId(now), workspace_id: workspaceId, phone, source: input.source ?? 'api', now, optedIn: true }, rawIn(ctx.database, trx));
       contactId = upserted.contact.id;
       // A contact created here is a new contact like any other: contact_added sequences start for it.
       if (upserted.created) await applyContactChanges(ctx, trx, workspaceId, [{ contactId, created: true }], 'api');

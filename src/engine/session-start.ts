@@ -1,6 +1,6 @@
 import { abSide, isSplitPercent, type AbSide } from '../domain/ab-split.js';
 import { newId } from '../domain/ids.js';
-import type { Db, Tx } from '../store/database.js';
+import { rawIn, type Db, type Tx } from '../store/database.js';
 import * as definitions from '../store/definition-repository.js';
 import * as sessions from '../store/session-repository.js';
 import type { Context } from './context.js';
@@ -188,7 +188,7 @@ export async function startSessions(ctx: Context, trx: Tx | Db, definition: Star
   const rows = plans.flatMap((p) => ('row' in p ? [p.row] : []));
   const inserted = new Set<string>();
   for (let i = 0; i < rows.length; i += insertChunk) {
-    for (const id of await sessions.insertSessionsIfNoneActive(trx, rows.slice(i, i + insertChunk))) inserted.add(id);
+    for (const id of await sessions.insertSessionsIfNoneActive(trx, rows.slice(i, i + insertChunk), rawIn(ctx.database, trx))) inserted.add(id);
   }
   // Those that lost the race to a run started meanwhile: read the run that won.
   const lost = rows.filter((r) => !inserted.has(r.id));

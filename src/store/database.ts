@@ -28,6 +28,17 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * The raw SQLite handle when `db` is a transaction on it, else null. Inside a
+ * transaction the connection is the caller's alone (SQLite has one), so a prepared
+ * statement run on the handle reads and writes within that transaction; outside one
+ * it would bypass the connection's queue and could read another caller's uncommitted
+ * writes, so callers that are not in a transaction get null and use the query builder.
+ */
+export function rawIn(database: Database, db: Db | Tx): BetterSqlite3.Database | null {
+  return database.sqlite !== null && db.isTransaction ? database.sqlite : null;
+}
+
 export interface DatabaseOptions {
   databaseUrl: string | null;
   dataDir: string;

@@ -1,4 +1,6 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Selectable } from 'kysely';
+import { preparedQuery } from './batch.js';
 import type { Db, Dialect } from './database.js';
 import type { DefinitionTable, DefinitionVersionTable } from './schema.js';
 
@@ -61,7 +63,8 @@ export async function bumpAutomationVersion(db: Db, workspaceId: string): Promis
   await db.updateTable('workspaces').set((eb) => ({ automation_version: eb('automation_version', '+', 1) })).where('id', '=', workspaceId).execute();
 }
 
-export async function readAutomationVersion(db: Db, workspaceId: string): Promise<number> {
+export async function readAutomationVersion(db: Db, workspaceId: string, raw: BetterSqlite3.Database | null = null): Promise<number> {
+  if (raw) return Number((preparedQuery(raw, 'select "automation_version" from "workspaces" where "id" = ?').get(workspaceId) as { automation_version: number } | undefined)?.automation_version ?? 0);
   const row = await db.selectFrom('workspaces').select('automation_version').where('id', '=', workspaceId).executeTakeFirst();
   return Number(row?.automation_version ?? 0);
 }

@@ -1,5 +1,6 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Selectable } from 'kysely';
-import { preparedQuery, updateRows, type BulkTarget } from './batch.js';
+import { insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { Db } from './database.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
 import type { ContactTable } from './schema.js';
@@ -152,7 +153,14 @@ export function newContactValues(row: {
  * Concurrent callers race on the unique (workspace, phone) index; the loser reads
  * the winner's row.
  */
-export async function upsertContactByPhone(db: Db, row: Parameters<typeof newContactValues>[0] & { phone: string }): Promise<{ contact: EngineContactRow; created: boolean }> {
+export async function upsertContactByPhone(db: Db, row: Parameters<typeof newContactValues>[0] & { phone: string }, raw: BetterSqlite3.Database | null = null): Promise<{ contact: EngineContactRow; created: boolean }> {
+  if (raw) {
+    // SQLite inside the caller's transaction: the same two statements, prepared once.
+    const created = insertRowsReturningIds(raw, 'contacts', [newContactValues(row) as Record<string, unknown>]).length > 0;
+    const contact = preparedQuery(raw, 'select * from "contacts" where "workspace_id" = ? and "phone" = ?').get(row.workspace_id, row.phone) as EngineContactRow | undefined;
+    if (!contact) throw new Error('the contact upserted by phone is not there');
+    return { contact, created };
+  }
   const inserted = await db.insertInto('contacts').values(newContactValues(row)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
   const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('phone', '=', row.phone).executeTakeFirstOrThrow();
   return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };

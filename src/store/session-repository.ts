@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
-import { insertRows, preparedQuery, updateRows, type BulkTarget } from './batch.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { insertRows, insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { SessionStepTable, SessionTable } from './schema.js';
 
 export type SessionRow = Selectable<SessionTable>;
@@ -12,8 +13,10 @@ export type SessionStepRow = Selectable<SessionStepTable>;
  * active one for the same definition and enrollment key. The partial unique index
  * decides, so concurrent callers cannot both win. Returns the ids this call inserted.
  */
-export async function insertSessionsIfNoneActive(db: Db, rows: NewSessionRow[]): Promise<string[]> {
+export async function insertSessionsIfNoneActive(db: Db, rows: NewSessionRow[], raw: BetterSqlite3.Database | null = null): Promise<string[]> {
   if (rows.length === 0) return [];
+  // SQLite, inside the caller's transaction (one connection): the same statement, prepared once.
+  if (raw) return insertRowsReturningIds(raw, 'sessions', rows as unknown as Record<string, unknown>[]);
   const inserted = await db.insertInto('sessions').values(rows).onConflict((oc) => oc.doNothing()).returning('id').execute();
   return inserted.map((r) => r.id);
 }
