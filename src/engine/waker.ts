@@ -48,16 +48,28 @@ export class LocalWaker implements Waker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
-      function done() {
+      const waiter = () => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.waiters[what].push(() => {
         this.pending[what] = false;
-        done();
-      });
+        resolve();
+      };
+      // A sleep that times out takes its waiter back: left in the list, every poll of a
+      // loop that is never woken (broadcasts, webhooks) kept one more closure and timer
+      // alive for good, and a later wake-up ran them all, clearing the pending flag of a
+      // wake-up meant for the loop's next sleep.
+      const timer = setTimeout(() => {
+        const list = this.waiters[what];
+        const index = list.indexOf(waiter);
+        if (index >= 0) list.splice(index, 1);
+        resolve();
+      }, Math.max(0, ms));
+      this.waiters[what].push(waiter);
     });
+  }
+
+  /** Sleeps in progress for `what` (for tests and diagnostics). */
+  sleeping(what: WakeKind): number {
+    return this.waiters[what].length;
   }
 }
 
