@@ -84,46 +84,23 @@ export type AudienceSource =
  */
 export async function audiencePage(db: Db, workspaceId: string, source: AudienceSource, after: string | null, limit: number): Promise<string[]> {
   const from = after ?? '';
-  switch (source.type) {
-    case 'tag': {
-      const rows = await db
-        .selectFrom('contact_tags')
-        .select('contact_id')
-        .where('tag_id', '=', source.tagId)
-        .where('workspace_id', '=', workspaceId)
-        .where('contact_id', '>', from)
-        .orderBy('contact_id')
-        .limit(limit)
-        .execute();
-      return rows.map((r) => r.contact_id);
-    }
-    case 'list': {
-      const rows = await db
-        .selectFrom('list_members')
-        .select('contact_id')
-        .where('list_id', '=', source.listId)
-        .where('workspace_id', '=', workspaceId)
-        .where('contact_id', '>', from)
-        .orderBy('contact_id')
-        .limit(limit)
-        .execute();
-      return rows.map((r) => r.contact_id);
-    }
-    case 'segment': {
-      const rows = await db
-        .selectFrom('segment_members')
-        .select('contact_id')
-        .where('segment_id', '=', source.segmentId)
-        .where('workspace_id', '=', workspaceId)
-        .where('contact_id', '>', from)
-        .orderBy('contact_id')
-        .limit(limit)
-        .execute();
-      return rows.map((r) => r.contact_id);
-    }
-    case 'contacts':
-      return source.contactIds.filter((id) => id > from).slice(0, limit);
-  }
+  if (source.type === 'contacts') return source.contactIds.filter((id) => id > from).slice(0, limit);
+  const [table, key, value] =
+    source.type === 'tag'
+      ? (['contact_tags', 'tag_id', source.tagId] as const)
+      : source.type === 'list'
+        ? (['list_members', 'list_id', source.listId] as const)
+        : (['segment_members', 'segment_id', source.segmentId] as const);
+  const rows = await db
+    .selectFrom(table)
+    .select('contact_id')
+    .where(sql.ref(key), '=', value)
+    .where('workspace_id', '=', workspaceId)
+    .where('contact_id', '>', from)
+    .orderBy('contact_id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.contact_id);
 }
 
 /** Which of these ids are contacts of the workspace. */
