@@ -63,6 +63,13 @@ function extractorFor(columns: readonly string[]): Extractor {
   return extract;
 }
 
+/** Every column any row sets: a row that leaves one out writes null there. */
+function columnsOf(rows: ReadonlyArray<Record<string, unknown>>): string[] {
+  const seen = new Set<string>();
+  for (const row of rows) for (const column in row) seen.add(column);
+  return [...seen];
+}
+
 /**
  * SQLite only: inserts rows one prepared statement each, skipping a row that violates a
  * unique index, and returns the ids of the rows inserted (`returning id` answers
@@ -71,9 +78,7 @@ function extractorFor(columns: readonly string[]): Extractor {
  */
 export function insertRowsReturningIds(raw: BetterSqlite3.Database, table: string, rows: ReadonlyArray<Record<string, unknown>>): string[] {
   if (rows.length === 0) return [];
-  const seen = new Set<string>();
-  for (const row of rows) for (const column in row) seen.add(column);
-  const columns = [...seen];
+  const columns = columnsOf(rows);
   const statement = prepared(raw, `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')}) on conflict do nothing returning "id"`);
   const extract = extractorFor(columns);
   const ids: string[] = [];
@@ -87,10 +92,7 @@ export function insertRowsReturningIds(raw: BetterSqlite3.Database, table: strin
 /** Inserts rows; with `ignoreConflicts`, a row violating a unique index is skipped. */
 export async function insertRows(target: BulkTarget, table: string, rows: ReadonlyArray<Record<string, unknown>>, ignoreConflicts = false): Promise<void> {
   if (rows.length === 0) return;
-  // Every column any row sets: a row that leaves one out writes null there.
-  const seen = new Set<string>();
-  for (const row of rows) for (const column in row) seen.add(column);
-  const columns = [...seen];
+  const columns = columnsOf(rows);
   if (target.raw) {
     const statement = prepared(
       target.raw,
