@@ -101,6 +101,10 @@ export function openDatabase(options: DatabaseOptions): Database {
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');
+  // Savepoints (each unit of a group commit has one) journal every page they change
+  // to a temporary file unless temporary storage is in memory: during enrollment that
+  // was three quarters of the process's writes, 1.6 GB for 20,000 enrollments.
+  sqlite.pragma('temp_store = MEMORY');
   sqlite.defaultSafeIntegers(false);
   let checkpointer: Checkpointer | null = null;
   if (options.backgroundCheckpoints) {
