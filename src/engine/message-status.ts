@@ -50,7 +50,8 @@ export function statusChange(current: statusRepo.StatusTarget, event: Pick<Provi
  * Applies a provider's delivery status to the outbound message with that provider id.
  * A status for an id Nudge has not recorded yet (the provider called back while the
  * send result was still on its way to the database) is kept, and applied when the
- * result is recorded (`applyPendingStatuses`); one for a message sent from elsewhere
+ * result is recorded (`applyPendingStatuses`, or the worker's sweep,
+ * `settleParkedStatuses`, when the two crossed); one for a message sent from elsewhere
  * is pruned after a week. Returns whether a message changed now.
  */
 export async function applyProviderStatus(ctx: Context, event: ProviderStatus): Promise<boolean> {
@@ -112,23 +113,50 @@ export async function applyProviderStatus(ctx: Context, event: ProviderStatus): 
  * after its commit).
  */
 export async function applyPendingStatuses(ctx: Context, trx: Tx, sent: ReadonlyArray<{ workspace_id: string; provider: string; provider_message_id: string | null }>): Promise<boolean> {
-  let enrolled = false;
   const byProvider = new Map<string, string[]>();
   for (const m of sent) {
     if (m.provider_message_id === null || m.provider === 'sandbox') continue;
     byProvider.set(m.provider, [...(byProvider.get(m.provider) ?? []), m.provider_message_id]);
   }
+  const taken: statusRepo.PendingStatusRow[] = [];
+  for (const [provider, ids] of byProvider) taken.push(...(await statusRepo.takePendingStatuses(trx, provider, ids)));
+  return applyTaken(ctx, trx, taken);
+}
+
+/** How far back the sweep looks: a status parked by the race below is minutes old at most. */
+const parkedSweepWindowMs = 15 * 60_000;
+
+/**
+ * Applies parked statuses whose message is recorded now. On PostgreSQL a status without
+ * Nudge's id can arrive while the dispatcher commits that send's result: it finds no
+ * row with the provider's id and parks, while the dispatcher has already looked for
+ * parked statuses and found none. Neither transaction sees the other; this sweep, run
+ * by each worker's periodic pass, applies such a status within one pass. Returns how
+ * many statuses it applied.
+ */
+export async function settleParkedStatuses(ctx: Context, limit = 500): Promise<number> {
+  let applied = 0;
+  const enrolled = await ctx.database.db.transaction().execute(async (trx) => {
+    const taken = await statusRepo.takeSettleablePendingStatuses(trx, ctx.clock.now() - parkedSweepWindowMs, limit);
+    applied = taken.length;
+    return applyTaken(ctx, trx, taken);
+  });
+  if (enrolled) ctx.wake.sessions();
+  return applied;
+}
+
+/** Applies statuses taken off the pending list to their messages, oldest first. Returns whether that enrolled anyone. */
+async function applyTaken(ctx: Context, trx: Tx, taken: readonly statusRepo.PendingStatusRow[]): Promise<boolean> {
+  let enrolled = false;
   const now = ctx.clock.now();
-  for (const [provider, ids] of byProvider) {
-    for (const pending of await statusRepo.takePendingStatuses(trx, provider, ids)) {
-      const message = await statusRepo.findOutboundByProviderId(trx, ctx.database.dialect, provider, pending.provider_message_id);
-      if (!message || message.workspace_id !== pending.workspace_id) continue;
-      const patch = statusChange(message, { status: pending.status as ProviderStatus['status'], timestamp: pending.occurred_at, errorCode: pending.error_code, errorMessage: pending.error_message }, now);
-      if (!patch) continue;
-      await statusRepo.updateMessageStatus(trx, message.id, patch);
-      if (await reportEngagement(ctx, trx, message.workspace_id, [message.contact_id])) enrolled = true;
-      if (patch.status) await emitWebhookEvents(ctx, trx, statusEvents({ ...message, ...patch }, message.status, patch.status, pending.occurred_at));
-    }
+  for (const pending of taken) {
+    const message = await statusRepo.findOutboundByProviderId(trx, ctx.database.dialect, pending.provider, pending.provider_message_id);
+    if (!message || message.workspace_id !== pending.workspace_id) continue;
+    const patch = statusChange(message, { status: pending.status as ProviderStatus['status'], timestamp: pending.occurred_at, errorCode: pending.error_code, errorMessage: pending.error_message }, now);
+    if (!patch) continue;
+    await statusRepo.updateMessageStatus(trx, message.id, patch);
+    if (await reportEngagement(ctx, trx, message.workspace_id, [message.contact_id])) enrolled = true;
+    if (patch.status) await emitWebhookEvents(ctx, trx, statusEvents({ ...message, ...patch }, message.status, patch.status, pending.occurred_at));
   }
   return enrolled;
 }

@@ -20,7 +20,7 @@ import type { VersionCache } from './version-cache.js';
 import type { LocalWaker, WakeKind } from './waker.js';
 import { runBroadcasts } from './broadcast-service.js';
 import { nextBroadcastDueAt } from '../store/broadcast-repository.js';
-import { applyPendingStatuses } from './message-status.js';
+import { applyPendingStatuses, settleParkedStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
 import { limitSendRate } from './send-rate-limit.js';
 import { noteChannelHealth } from './channel-health.js';
@@ -122,7 +122,7 @@ export class Worker {
     }
   }
 
-  /** The periodic work: inactivity triggers, time-window segment changes, AI writing. */
+  /** The periodic work: inactivity triggers, time-window segment changes, AI writing, parked delivery statuses. */
   private async automationLoop(): Promise<void> {
     const every = this.ctx.config.automationIntervalMs;
     while (this.running) {
@@ -141,7 +141,8 @@ export class Worker {
     const started = await scanInactivity(this.ctx);
     const rechecked = await recheckSegments(this.ctx);
     const written = await writePendingSequences(this.ctx);
-    return started + rechecked + written;
+    const settled = await settleParkedStatuses(this.ctx);
+    return started + rechecked + written + settled;
   }
 
   /** Sleeps until the next due item (read from the index), at most the poll interval. */

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
 import type { MessageTable, PendingStatusTable } from './schema.js';
 
@@ -82,19 +82,51 @@ export async function insertPendingStatus(db: Db, row: PendingStatusRow): Promis
   await db.insertInto('pending_statuses').values(row).execute();
 }
 
-/** Pending statuses for these provider message ids, oldest first, removed as they are read. */
+/**
+ * Pending statuses for these provider message ids, oldest first, removed as they are
+ * read. One statement deletes and returns them, so of two transactions taking the same
+ * status (the dispatcher recording a send, the worker's sweep) only one gets it.
+ */
 export async function takePendingStatuses(db: Db, provider: string, providerMessageIds: string[]): Promise<PendingStatusRow[]> {
   if (providerMessageIds.length === 0) return [];
+  const rows = await db.deleteFrom('pending_statuses').where('provider', '=', provider).where('provider_message_id', 'in', providerMessageIds).returningAll().execute();
+  return oldestFirst(rows);
+}
+
+/**
+ * Pending statuses, parked since `since`, whose message is recorded now: a status that
+ * arrived while the send's result was being committed by another transaction, and
+ * parked after that transaction had looked for pending statuses (PostgreSQL runs the
+ * two at once). Removed as they are read, at most `limit`, oldest first.
+ */
+export async function takeSettleablePendingStatuses(db: Db, since: number, limit: number): Promise<PendingStatusRow[]> {
   const rows = await db
-    .selectFrom('pending_statuses')
-    .selectAll()
-    .where('provider', '=', provider)
-    .where('provider_message_id', 'in', providerMessageIds)
-    .orderBy('occurred_at')
-    .orderBy('id')
+    .deleteFrom('pending_statuses')
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('pending_statuses as p')
+        .select('p.id')
+        .where('p.created_at', '>=', since)
+        .where((w) =>
+          w.exists(
+            w
+              .selectFrom('messages as m')
+              .select(sql.lit(1).as('one'))
+              .whereRef('m.provider', '=', 'p.provider')
+              .whereRef('m.provider_message_id', '=', 'p.provider_message_id')
+              .where('m.direction', '=', 'outbound'),
+          ),
+        )
+        .orderBy('p.created_at')
+        .limit(limit),
+    )
+    .returningAll()
     .execute();
-  if (rows.length > 0) await db.deleteFrom('pending_statuses').where('id', 'in', rows.map((r) => r.id)).execute();
-  return rows;
+  return oldestFirst(rows);
+}
+
+function oldestFirst(rows: PendingStatusRow[]): PendingStatusRow[] {
+  return rows.sort((a, b) => Number(a.occurred_at) - Number(b.occurred_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 export async function prunePendingStatuses(db: Db, before: number): Promise<void> {
