@@ -132,7 +132,7 @@ const parkedSweepWindowMs = 15 * 60_000;
  * row with the provider's id and parks, while the dispatcher has already looked for
  * parked statuses and found none. Neither transaction sees the other; this sweep, run
  * by each worker's periodic pass, applies such a status within one pass. Returns how
- * many statuses it applied.
+ * many parked statuses it took (one that moves nothing, a duplicate, is taken too).
  */
 export async function settleParkedStatuses(ctx: Context, limit = 500): Promise<number> {
   let applied = 0;
