@@ -22,7 +22,7 @@ interface Vector {
   valid?: boolean;
 }
 
-const file = fileURLToPath(new URL('../../../shared/reference/payloads/twilio/x-twilio-signature-vectors.json', import.meta.url));
+const file = fileURLToPath(new URL('../../test/fixtures/reference/payloads/twilio/x-twilio-signature-vectors.json', import.meta.url));
 const reference = JSON.parse(readFileSync(file, 'utf8')) as { authToken: string; vectors: Vector[] };
 
 describe('validateTwilioSignature against the reference vectors', () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseWebhook, signBody, verifyHandshake, verifySignature, webhookAccounts, type ParsedWebhook } from './whatsapp-webhooks.js';
 
-const reference = new URL('../../../shared/reference/payloads/', import.meta.url);
+const reference = new URL('../../test/fixtures/reference/payloads/', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, reference), 'utf8');
 
 describe('verifySignature', () => {

@@ -3,15 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { htmlNestsDeeperThan, htmlToBlocks } from './html-to-blocks.js';
 
-/** Every `"html": "…"` and HTML block `"content": "…"` string of the reference page, verbatim (JSON-decoded). */
+/**
+ * Every `"html": "…"` and HTML block `"content": "…"` string of the create-sequence reference
+ * page, verbatim (JSON-decoded), extracted into a fixture so the test runs from any clone.
+ */
 function referenceHtmlExamples(): string[] {
-  const page = readFileSync(fileURLToPath(new URL('../../../shared/spec/sequenzy-create-sequence.txt', import.meta.url)), 'utf8');
-  const found: string[] = [];
-  for (const match of page.matchAll(/"(?:html|content)":\s*("(?:[^"\\]|\\.)*")/g)) {
-    const value = JSON.parse(match[1]!) as string;
-    if (value.includes('<') && value !== '<string>') found.push(value);
-  }
-  return found;
+  const file = fileURLToPath(new URL('../../test/fixtures/reference/create-sequence-html-examples.json', import.meta.url));
+  return JSON.parse(readFileSync(file, 'utf8')) as string[];
 }
 
 describe('htmlToBlocks on the reference page examples', () => {

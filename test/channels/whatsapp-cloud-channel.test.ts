@@ -5,7 +5,7 @@ import type { OutboundMessage, RenderedContent } from '../../src/channels/channe
 import { buildWhatsAppBody, validateWhatsAppContent, WhatsAppCloudChannel, whatsAppCloudFromSettings } from '../../src/channels/whatsapp-cloud-channel.js';
 import { FakeMeta, metaError } from '../support/fake-meta.js';
 
-const examples = new URL('../../../shared/reference/payloads/meta-openapi-send-message-requests/', import.meta.url);
+const examples = new URL('../fixtures/reference/payloads/meta-openapi-send-message-requests/', import.meta.url);
 const example = (name: string) => JSON.parse(readFileSync(new URL(name, examples), 'utf8')) as Record<string, unknown>;
 
 /** The structure of a JSON value: object keys (sorted) with their structure, arrays by their first element, leaves by type. */

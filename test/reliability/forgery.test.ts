@@ -25,7 +25,7 @@ import { report } from './support/mode.js';
  * receiver; test/engine/webhooks.test.ts verifies them.)
  */
 
-const reference = new URL('../../../shared/reference/payloads/', import.meta.url);
+const reference = new URL('../fixtures/reference/payloads/', import.meta.url);
 const readVectors = <T>(path: string): T => JSON.parse(readFileSync(fileURLToPath(new URL(path, reference)), 'utf8')) as T;
 
 const publicUrl = 'https://nudge.example.com';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
  */
 
 const createExample = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../../../shared/reference/payloads/twilio/create-message-201-response.json', import.meta.url)), 'utf8'),
+  readFileSync(fileURLToPath(new URL('../fixtures/reference/payloads/twilio/create-message-201-response.json', import.meta.url)), 'utf8'),
 ) as Record<string, unknown>;
 
 export interface TwilioRequest {
