@@ -25,8 +25,9 @@ export interface NudgeProcess {
 /** The `nudge` command of this build (or BENCH_NUDGE_BIN, to measure another build). */
 export function nudgeBin(): string {
   if (process.env.BENCH_NUDGE_BIN) return process.env.BENCH_NUDGE_BIN;
-  // dist/bench/support when built, bench/support under tsx: the first bin/nudge.js above.
-  for (const up of ['../../../', '../../']) {
+  // bench/support under tsx, dist/bench/support when built (dist has no bin/): the nearer
+  // first, so a source run never picks up a bin/nudge.js beside the checkout.
+  for (const up of ['../../', '../../../']) {
     const candidate = fileURLToPath(new URL(`${up}bin/nudge.js`, import.meta.url));
     if (existsSync(candidate)) return candidate;
   }
