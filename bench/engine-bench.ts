@@ -20,6 +20,7 @@ import { openDatabase, type Database, type Dialect } from '../src/store/database
 import { migrateToLatest } from '../src/store/migrate.js';
 import { claimDueSessions } from '../src/store/session-repository.js';
 import { percentile } from './support/figures.js';
+import { dripDelayMs } from './peers/message-store.js';
 import { sampleOwnRss, sampleProcessRss } from './support/memory.js';
 import { benchSecretKey, startNudge } from './support/nudge-process.js';
 
@@ -122,8 +123,8 @@ export async function publishDrip(ctx: Context) {
     name: 'Drip',
     steps: [
       { type: 'sms', text: 'Hello {{context.first_name}}' },
-      { type: 'sms', delay: { seconds: 1 }, text: 'Day two, {{context.first_name}}' },
-      { type: 'sms', delay: { seconds: 1 }, text: 'Last one, {{context.first_name}}' },
+      { type: 'sms', delay: { seconds: dripDelayMs / 1000 }, text: 'Day two, {{context.first_name}}' },
+      { type: 'sms', delay: { seconds: dripDelayMs / 1000 }, text: 'Last one, {{context.first_name}}' },
     ],
   });
   await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);

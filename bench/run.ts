@@ -5,7 +5,8 @@ import { runHttpBench, type HttpFigures, type Unavailable } from './http-bench.j
 import { redisReachable } from './peers/redis.js';
 import { runStopBench, stopPathNote, type StopFigures } from './stop-bench.js';
 import { runInChild } from './support/child.js';
-import type { DripFigures } from './support/figures.js';
+import { dripDelayMs } from './peers/message-store.js';
+import { ceilingNote, type DripFigures } from './support/figures.js';
 import { megabytes } from './support/memory.js';
 import type { Dialect } from '../src/store/database.js';
 
@@ -241,6 +242,8 @@ if (peers.length > 0) {
     })),
   );
   for (const f of peers) if (f.note) log(`  ${f.system}: ${f.note}`);
+  const ceiling = ceilingNote(contacts, dripDelayMs, sqlite, peers);
+  if (ceiling) log(`  ${ceiling}`);
 }
 
 if (steady.length > 0) {
