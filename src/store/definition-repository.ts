@@ -60,10 +60,31 @@ export async function updateDefinition(db: Db, workspaceId: string, id: string, 
 
 /** Tells every process that the workspace's automation rules changed (see automation-rules.ts). */
 export async function bumpAutomationVersion(db: Db, workspaceId: string): Promise<void> {
+  versionsReadIn.get(db)?.delete(workspaceId);
   await db.updateTable('workspaces').set((eb) => ({ automation_version: eb('automation_version', '+', 1) })).where('id', '=', workspaceId).execute();
 }
 
+/**
+ * Versions a statement of the transaction already read (PostgreSQL: the contact upsert
+ * returns it, saving the round trip of reading it again). Keyed by the transaction, so a
+ * value never outlives it; bumping the version in that transaction forgets it.
+ */
+const versionsReadIn = new WeakMap<Db, Map<string, number>>();
+
+export function rememberAutomationVersion(trx: Db, workspaceId: string, version: number): void {
+  // Outside a transaction the next statement may see a newer version: nothing to keep.
+  if (!trx.isTransaction) return;
+  let known = versionsReadIn.get(trx);
+  if (!known) {
+    known = new Map();
+    versionsReadIn.set(trx, known);
+  }
+  known.set(workspaceId, version);
+}
+
 export async function readAutomationVersion(db: Db, workspaceId: string, raw: BetterSqlite3.Database | null = null): Promise<number> {
+  const known = versionsReadIn.get(db)?.get(workspaceId);
+  if (known !== undefined) return known;
   if (raw) return Number((preparedQuery(raw, 'select "automation_version" from "workspaces" where "id" = ?').get(workspaceId) as { automation_version: number } | undefined)?.automation_version ?? 0);
   const row = await db.selectFrom('workspaces').select('automation_version').where('id', '=', workspaceId).executeTakeFirst();
   return Number(row?.automation_version ?? 0);

@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Selectable } from 'kysely';
 import { insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { Db } from './database.js';
+import { rememberAutomationVersion } from './definition-repository.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
 import type { ContactTable } from './schema.js';
 
@@ -161,20 +162,36 @@ export async function upsertContactByPhone(db: Db, row: Parameters<typeof newCon
     if (!contact) throw new Error('the contact upserted by phone is not there');
     return { contact, created };
   }
-  const inserted = await db.insertInto('contacts').values(newContactValues(row)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('phone', '=', row.phone).executeTakeFirstOrThrow();
-  return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+  return upsertThroughBuilder(db, row, 'phone', row.phone);
 }
 
 /** The same by email: concurrent callers with one email end with one contact. */
 export async function upsertContactByEmail(db: Db, row: Parameters<typeof newContactValues>[0] & { email: string }): Promise<{ contact: EngineContactRow; created: boolean }> {
+  return upsertThroughBuilder(db, row, 'email', row.email);
+}
+
+/**
+ * Through the query builder (PostgreSQL, and SQLite without its raw handle): a new contact comes back from
+ * the insert itself, with the workspace's automation version, which applying the new
+ * contact's triggers reads next in the same transaction; each statement is a round
+ * trip. Only a contact that already existed is read again. By email, only a clash on
+ * (workspace, email) is tolerated, as before; by phone, any unique clash.
+ */
+async function upsertThroughBuilder(db: Db, row: Parameters<typeof newContactValues>[0], by: 'phone' | 'email', value: string): Promise<{ contact: EngineContactRow; created: boolean }> {
   const inserted = await db
     .insertInto('contacts')
     .values(newContactValues(row))
-    .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
+    .onConflict((oc) => (by === 'email' ? oc.columns(['workspace_id', 'email']) : oc).doNothing())
+    .returningAll()
+    .returning((eb) => eb.selectFrom('workspaces').select('automation_version').where('id', '=', row.workspace_id).as('automation_version'))
     .executeTakeFirst();
-  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where('email', '=', row.email).executeTakeFirstOrThrow();
-  return { contact, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+  if (inserted) {
+    const { automation_version: version, ...contact } = inserted;
+    if (version !== null) rememberAutomationVersion(db, row.workspace_id, Number(version));
+    return { contact, created: true };
+  }
+  const contact = await db.selectFrom('contacts').selectAll().where('workspace_id', '=', row.workspace_id).where(by, '=', value).executeTakeFirstOrThrow();
+  return { contact, created: false };
 }
 
 /** Rows per multi-row contact insert: 24 columns each, well under SQLite's 32,766 parameters. */
