@@ -34,6 +34,7 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** Enrollments the responses reported (201 started for trigger; the sum of `queued` for execute). */
   enrolled: number;
+  /** The measured run's length: autocannon's for a timed run; for an `amount` run, from its start to the last answer. */
   seconds: number;
   /** 2xx responses and enrollments of the warm-up, which the database holds too. */
   warmup2xx: number;
@@ -62,9 +63,13 @@ function phoneOf(n: number): string {
 
 const paths = { trigger: '/api/v1/actions/trigger-sequence', execute: `/api/v1/sequences/${config.sequenceId}/execute`, 'add-tag': '/api/v1/actions/add-tag' };
 
-async function run(seconds: number, amount?: number): Promise<{ result: Result; enrolled: number }> {
+async function run(seconds: number, amount?: number): Promise<{ result: Result; enrolled: number; lastAnswerSeconds: number }> {
   let enrolled = 0;
   const path = paths[config.kind];
+  // autocannon ends an `amount` run at its next one-second sample, so its duration is
+  // rounded up to whole seconds: the run is taken from autocannon's start to the last
+  // answer instead.
+  let lastAnswerAt = Date.now();
   const result = await autocannon({
     url: config.url,
     connections: config.connections,
@@ -77,6 +82,7 @@ async function run(seconds: number, amount?: number): Promise<{ result: Result; 
         headers: { authorization: `Bearer ${config.token}`, 'content-type': 'application/json' },
         setupRequest: (request: RawRequest) => ({ ...request, body: body() }),
         onResponse: (status: number, text: string) => {
+          lastAnswerAt = Date.now();
           if (config.kind === 'add-tag') {
             if (status === 200) enrolled += 1;
           } else if (config.kind === 'trigger') {
@@ -88,7 +94,7 @@ async function run(seconds: number, amount?: number): Promise<{ result: Result; 
       },
     ],
   });
-  return { result, enrolled };
+  return { result, enrolled, lastAnswerSeconds: (lastAnswerAt - result.start.getTime()) / 1000 };
 }
 
 const warmup = config.warmupSeconds > 0 ? await run(config.warmupSeconds) : { result: null, enrolled: 0 };
@@ -106,7 +112,7 @@ const result: LoadResult = {
   errors: r.errors,
   statusCodes,
   enrolled: measured.enrolled,
-  seconds: r.duration,
+  seconds: config.amount === undefined ? r.duration : Math.round(measured.lastAnswerSeconds * 1000) / 1000,
   warmup2xx: warmup.result?.['2xx'] ?? 0,
   warmupEnrolled: warmup.enrolled,
 };

@@ -34,6 +34,8 @@ declare module 'autocannon' {
     requests: Histogram;
     latency: Histogram;
     duration: number;
+    /** When the run began (the clock its duration is measured from). */
+    start: Date;
     errors: number;
     timeouts: number;
     non2xx: number;
