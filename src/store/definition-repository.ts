@@ -82,6 +82,11 @@ export function rememberAutomationVersion(trx: Db, workspaceId: string, version:
   known.set(workspaceId, version);
 }
 
+/** A unit rolled back to its savepoint: what it read may not hold for the rest of the transaction. */
+export function forgetAutomationVersions(trx: Db): void {
+  versionsReadIn.delete(trx);
+}
+
 export async function readAutomationVersion(db: Db, workspaceId: string, raw: BetterSqlite3.Database | null = null): Promise<number> {
   const known = versionsReadIn.get(db)?.get(workspaceId);
   if (known !== undefined) return known;

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Schema } from './schema.js';
+import { forgetAutomationVersions } from './definition-repository.js';
 
 type Db = Kysely<Schema>;
 type Tx = Transaction<Schema>;
@@ -75,6 +76,8 @@ export class GroupedCommit {
               } catch (error) {
                 await sql`rollback to unit`.execute(trx);
                 await sql`release unit`.execute(trx);
+                // The next units share this transaction: nothing the failed one read is kept.
+                forgetAutomationVersions(trx);
                 unit.reject(error);
               }
             }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/store/database.js';
+import { readAutomationVersion, rememberAutomationVersion } from '../../src/store/definition-repository.js';
 
 /** SQLite's grouped commits (src/store/grouped-commit.ts), through Database.transact. */
 describe('grouped commits on SQLite', () => {
@@ -63,6 +64,23 @@ describe('grouped commits on SQLite', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason.message).toBe('b refused');
     expect(await names(database)).toEqual(['a', 'c']);
+  });
+
+  it('keeps nothing a failed unit remembered for the units after it in the same transaction', async () => {
+    const { database } = await open();
+    await sql`create table workspaces (id text primary key, automation_version integer not null)`.execute(database.db);
+    await sql`insert into workspaces (id, automation_version) values ('w', 1)`.execute(database.db);
+    const results = await Promise.allSettled([
+      database.transact(async (trx) => {
+        // As a contact upsert does when its insert returns the version; then the unit fails.
+        rememberAutomationVersion(trx, 'w', 7);
+        expect(await readAutomationVersion(trx, 'w')).toBe(7);
+        throw new Error('a refused');
+      }),
+      database.transact((trx) => readAutomationVersion(trx, 'w')),
+    ]);
+    expect(results[0]!.status).toBe('rejected');
+    expect(results[1]).toEqual({ status: 'fulfilled', value: 1 });
   });
 
   it('fails every unit of a batch whose commit fails, and keeps none of them', async () => {
