@@ -112,7 +112,8 @@ const result: LoadResult = {
   errors: r.errors,
   statusCodes,
   enrolled: measured.enrolled,
-  seconds: config.amount === undefined ? r.duration : Math.round(measured.lastAnswerSeconds * 1000) / 1000,
+  // A request that errored or timed out has no answer to time: then autocannon's own figure.
+  seconds: config.amount === undefined || r.errors + r.timeouts > 0 || measured.lastAnswerSeconds <= 0 ? r.duration : Math.round(measured.lastAnswerSeconds * 1000) / 1000,
   warmup2xx: warmup.result?.['2xx'] ?? 0,
   warmupEnrolled: warmup.enrolled,
 };
