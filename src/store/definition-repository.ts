@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Selectable } from 'kysely';
+import { forgetAutomationVersion, knownAutomationVersion } from './automation-versions-read.js';
 import { preparedQuery } from './batch.js';
 import type { Db, Dialect } from './database.js';
 import type { DefinitionTable, DefinitionVersionTable } from './schema.js';
@@ -60,35 +61,12 @@ export async function updateDefinition(db: Db, workspaceId: string, id: string, 
 
 /** Tells every process that the workspace's automation rules changed (see automation-rules.ts). */
 export async function bumpAutomationVersion(db: Db, workspaceId: string): Promise<void> {
-  versionsReadIn.get(db)?.delete(workspaceId);
+  forgetAutomationVersion(db, workspaceId);
   await db.updateTable('workspaces').set((eb) => ({ automation_version: eb('automation_version', '+', 1) })).where('id', '=', workspaceId).execute();
 }
 
-/**
- * Versions a statement of the transaction already read (PostgreSQL: the contact upsert
- * returns it, saving the round trip of reading it again). Keyed by the transaction, so a
- * value never outlives it; bumping the version in that transaction forgets it.
- */
-const versionsReadIn = new WeakMap<Db, Map<string, number>>();
-
-export function rememberAutomationVersion(trx: Db, workspaceId: string, version: number): void {
-  // Outside a transaction the next statement may see a newer version: nothing to keep.
-  if (!trx.isTransaction) return;
-  let known = versionsReadIn.get(trx);
-  if (!known) {
-    known = new Map();
-    versionsReadIn.set(trx, known);
-  }
-  known.set(workspaceId, version);
-}
-
-/** A unit rolled back to its savepoint: what it read may not hold for the rest of the transaction. */
-export function forgetAutomationVersions(trx: Db): void {
-  versionsReadIn.delete(trx);
-}
-
 export async function readAutomationVersion(db: Db, workspaceId: string, raw: BetterSqlite3.Database | null = null): Promise<number> {
-  const known = versionsReadIn.get(db)?.get(workspaceId);
+  const known = knownAutomationVersion(db, workspaceId);
   if (known !== undefined) return known;
   if (raw) return Number((preparedQuery(raw, 'select "automation_version" from "workspaces" where "id" = ?').get(workspaceId) as { automation_version: number } | undefined)?.automation_version ?? 0);
   const row = await db.selectFrom('workspaces').select('automation_version').where('id', '=', workspaceId).executeTakeFirst();

@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Selectable } from 'kysely';
 import { insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { Db } from './database.js';
-import { rememberAutomationVersion } from './definition-repository.js';
+import { rememberAutomationVersion } from './automation-versions-read.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
 import type { ContactTable } from './schema.js';
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Schema } from './schema.js';
-import { forgetAutomationVersions } from './definition-repository.js';
+import { forgetAutomationVersions } from './automation-versions-read.js';
 
 type Db = Kysely<Schema>;
 type Tx = Transaction<Schema>;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { readAutomationVersion, rememberAutomationVersion } from '../../src/store/definition-repository.js';
+import { rememberAutomationVersion } from '../../src/store/automation-versions-read.js';
+import { readAutomationVersion } from '../../src/store/definition-repository.js';
 
 /** SQLite's grouped commits (src/store/grouped-commit.ts), through Database.transact. */
 describe('grouped commits on SQLite', () => {
