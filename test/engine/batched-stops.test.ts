@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { newId } from '../../src/domain/ids.js';
 import { applyContactChanges } from '../../src/engine/automation.js';
-import { createTestApp, type TestApp } from '../support/app.js';
+import { createTestApp, enabledSequence, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { createTestWorker } from '../support/engine.js';
 
@@ -24,13 +24,7 @@ describe.each(dialects)('stop conditions for many contacts at once on %s', (dial
   });
   afterAll(async () => t.close());
 
-  async function enabled(body: object): Promise<string> {
-    const created = await post('/api/v1/sequences', body);
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().sequence.id as string;
-    expect((await post(`/api/v1/sequences/${id}/enable`, {})).statusCode).toBe(200);
-    return id;
-  }
+  const enabled = (body: object) => enabledSequence(t, body);
 
   const runs = (definitionId: string) =>
     t.ctx.database.db.selectFrom('sessions').innerJoin('contacts', 'contacts.id', 'sessions.contact_id').select(['contacts.email', 'sessions.status', 'sessions.end_reason']).where('definition_id', '=', definitionId).orderBy('contacts.email').execute();

@@ -2,7 +2,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contactsGoneQuietQuery } from '../../src/store/audience-repository.js';
 import { ManualClock } from '../../src/domain/clock.js';
-import { createTestApp, type TestApp } from '../support/app.js';
+import { createTestApp, enabledSequence, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 import { createTestWorker } from '../support/engine.js';
 
@@ -26,14 +26,7 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
   });
   afterAll(async () => t.close());
 
-  async function enabled(body: object): Promise<string> {
-    const created = await post('/api/v1/sequences', body);
-    expect(created.statusCode, created.body).toBe(201);
-    const id = created.json().sequence.id as string;
-    const enable = await post(`/api/v1/sequences/${id}/enable`, {});
-    expect(enable.statusCode, enable.body).toBe(200);
-    return id;
-  }
+  const enabled = (body: object) => enabledSequence(t, body);
 
   async function messagesOf(email: string): Promise<Array<{ status: string; content: { subject?: string; html?: string; text?: string }; definition_id: string | null }>> {
     const row = await t.ctx.database.db.selectFrom('contacts').select('id').where('workspace_id', '=', t.workspaceId).where('email', '=', email).executeTakeFirstOrThrow();

@@ -97,4 +97,14 @@ export async function createTestApp(
   };
 }
 
+/** Creates a sequence through the API and enables it; throws, failing the test, if either is refused. */
+export async function enabledSequence(t: TestApp, body: object): Promise<string> {
+  const created = await t.app.inject({ method: 'POST', url: '/api/v1/sequences', headers: t.auth, payload: body });
+  if (created.statusCode !== 201) throw new Error(`creating the sequence answered ${created.statusCode}: ${created.body}`);
+  const id = created.json().sequence.id as string;
+  const enable = await t.app.inject({ method: 'POST', url: `/api/v1/sequences/${id}/enable`, headers: t.auth, payload: {} });
+  if (enable.statusCode !== 200) throw new Error(`enabling the sequence answered ${enable.statusCode}: ${enable.body}`);
+  return id;
+}
+
 export { ManualClock };
