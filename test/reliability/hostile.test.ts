@@ -230,8 +230,12 @@ describe('hostile traffic to a real nudge start process', () => {
   let token = '';
   let url = '';
   let close: () => Promise<void> = async () => undefined;
+  // As above: generated channel settings point at a provider that answers, since a 503
+  // for an unreachable one (a template created through it, say) is the right answer.
+  const meta = new FakeMeta();
 
   beforeAll(async () => {
+    await meta.start();
     const ctx = await createTestContext('sqlite');
     const workspace = await createWorkspace(ctx, 'Hostile');
     token = (await createToken(ctx, { workspaceId: workspace.id, name: 'hostile', rateLimit: 10_000_000 })).token;
@@ -242,6 +246,7 @@ describe('hostile traffic to a real nudge start process', () => {
     close = async () => {
       await cluster.stop();
       await ctx.database.close();
+      await meta.stop();
     };
   });
   afterAll(async () => close());
@@ -306,12 +311,17 @@ describe('hostile traffic to a real nudge start process', () => {
     const empty: Fixture = { ids: {}, markers: [] };
     let sent = 0;
     let fiveXx = 0;
+    const fiveXxSeen: string[] = [];
     for (const op of ops) {
-      for (const req of fc.sample(requestsFor(op, empty, empty, token), { numRuns: figure('hostile_socket_runs', 3, 10), seed })) {
+      for (const req of fc.sample(requestsFor(op, empty, empty, token, meta.url), { numRuns: figure('hostile_socket_runs', 3, 10), seed })) {
+        let answer = '';
         const status = await new Promise<number>((resolve) => {
           const u = new URL(req.url, url);
           const r = httpRequest({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: req.method, headers: req.headers }, (res) => {
-            res.resume();
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              if (answer.length < 500) answer += chunk;
+            });
             res.on('end', () => resolve(res.statusCode ?? 0));
           });
           r.on('error', () => resolve(0));
@@ -319,13 +329,16 @@ describe('hostile traffic to a real nudge start process', () => {
           r.end(req.payload);
         });
         sent += 1;
-        if (status >= 500) fiveXx += 1;
+        if (status >= 500) {
+          fiveXx += 1;
+          fiveXxSeen.push(`${status} ${req.method} ${req.url.slice(0, 200)} → ${answer.slice(0, 500)}`);
+        }
       }
     }
     await sleep(500);
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
-    expect(fiveXx).toBe(0);
+    expect(fiveXxSeen, `seed ${seed}`).toEqual([]);
     expect(cluster.crashes).toEqual([]);
     report('hostile-socket', { wireCases: cases.length, answers, droppedConnections: 300, generatedRequests: sent, fiveXx });
   });
