@@ -52,7 +52,7 @@ const extractors = new Map<string, Extractor>();
  * property by a constant name, which the engine turns into a direct field load.
  * Column names come from the code (table shapes), never from input.
  */
-function extractorFor(columns: readonly string[]): Extractor {
+export function extractorFor(columns: readonly string[]): Extractor {
   const key = columns.join('\u0000');
   let extract = extractors.get(key);
   if (!extract) {

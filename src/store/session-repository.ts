@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
 import type BetterSqlite3 from 'better-sqlite3';
-import { insertRows, insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
+import { extractorFor, insertRows, insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
 import type { SessionStepTable, SessionTable } from './schema.js';
 
 export type SessionRow = Selectable<SessionTable>;
@@ -105,6 +105,7 @@ const sessionUpdateColumns = [
 /** The columns of a session update but `active`, and the statement that writes them to an active session. */
 const stayingColumns = sessionUpdateColumns.map((c) => c.name).filter((name) => name !== 'active');
 const stayingUpdate = `update sessions set ${stayingColumns.map((name) => `"${name}" = ?`).join(', ')} where id = ? and active = 1`;
+const stayingValues = extractorFor([...stayingColumns, 'id']);
 
 /**
  * Writes the scheduler's session updates. On SQLite, a session that stays active is
@@ -122,7 +123,7 @@ export async function saveSessions(target: BulkTarget, updates: SessionUpdate[])
     const staying = preparedQuery(target.raw, stayingUpdate);
     rest = [];
     for (const u of updates) {
-      if (u.active === 1 && staying.run(...stayingColumns.map((name) => u[name]), u.id).changes === 1) continue;
+      if (u.active === 1 && staying.run(stayingValues(u as unknown as Record<string, unknown>)).changes === 1) continue;
       rest.push(u);
     }
   }
