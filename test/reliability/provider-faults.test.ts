@@ -5,7 +5,7 @@ import { confirmationWindowMs } from '../../src/engine/send-outcome.js';
 import { Worker } from '../../src/engine/worker.js';
 import { createTestContext } from '../support/app.js';
 import { dialects } from '../support/databases.js';
-import { CountingMeta, type Fault, type SendAttempt } from './support/counting-meta.js';
+import { CountingMeta, elapsedMs, type Fault, type SendAttempt } from './support/counting-meta.js';
 import { phoneNumber } from './support/load.js';
 import { figure, report, waitFor } from './support/mode.js';
 import { provisionWhatsAppSequence } from './support/provision.js';
@@ -38,6 +38,8 @@ const plans: Array<{ name: string; faults: Fault[]; attempts: number; waitsForCo
 ];
 
 const perPlan = figure('faults_per_plan', 3, 20);
+
+const arrival = (a: SendAttempt) => ({ wall: a.arrivedAt, mono: a.arrivedMono });
 
 interface Run {
   dialect: string;
@@ -90,17 +92,20 @@ async function runFaults(dialect: (typeof dialects)[number]): Promise<Run> {
         const following = attempts[i + 1];
         if (a.retryAfterMs !== undefined && following) {
           retryAfterChecks += 1;
-          const margin = following.arrivedAt - a.answeredAt! - a.retryAfterMs;
+          const margin = elapsedMs({ wall: a.answeredAt!, mono: a.answeredMono! }, arrival(following)) - a.retryAfterMs;
           minRetryAfterMarginMs = Math.min(minRetryAfterMarginMs, margin);
           if (margin < 0) problems.push(`${plan.name} (contact ${n}): retried ${-margin} ms before Retry-After ${a.retryAfterMs} ms elapsed`);
         }
-        if (plan.waitsForConfirmation && i === 0 && following) minConfirmationWaitMs = Math.min(minConfirmationWaitMs, following.arrivedAt - a.arrivedAt);
+        if (plan.waitsForConfirmation && i === 0 && following) minConfirmationWaitMs = Math.min(minConfirmationWaitMs, elapsedMs(arrival(a), arrival(following)));
       });
     }
     // A send whose outcome is unknown waits for the status webhook that would settle it.
     if (minConfirmationWaitMs < confirmationWindowMs) problems.push(`an ambiguous send was retried after ${minConfirmationWaitMs} ms, inside the ${confirmationWindowMs} ms confirmation window`);
     if (fake.duplicates().length > 0) problems.push(`duplicates: ${JSON.stringify(fake.duplicates().slice(0, 5))}`);
     if (fake.figures.refused.length > 0) problems.push(`webhooks refused: ${JSON.stringify(fake.figures.refused.slice(0, 3))}`);
+    // How far the wall clock moved against the monotonic one during the run (drift, or a step).
+    const offsets = fake.attempts.map((a) => a.arrivedAt - a.arrivedMono);
+    const wallClockShiftMs = Math.round(Math.max(...offsets) - Math.min(...offsets));
     const faults: Record<string, number> = {};
     for (const a of fake.attempts) {
       const label =
@@ -119,6 +124,7 @@ async function runFaults(dialect: (typeof dialects)[number]): Promise<Run> {
         retryAfterChecks,
         minRetryAfterMarginMs,
         minConfirmationWaitMs,
+        wallClockShiftMs,
         seconds,
       },
     };

@@ -42,11 +42,28 @@ export interface SendAttempt extends AttemptInfo {
   arrivedAt: number;
   /** When the answer (or the reset) went out; null while hanging. */
   answeredAt: number | null;
+  /**
+   * The same two instants on the monotonic clock. Nudge schedules retries on the wall
+   * clock, which a virtual machine may step: a gap is checked on both (see \`elapsedMs\`).
+   */
+  arrivedMono: number;
+  answeredMono: number | null;
   fault: Fault;
   accepted: boolean;
   wamid: string | null;
   /** The Retry-After this answer asked for, in ms. */
   retryAfterMs?: number;
+}
+
+/**
+ * The time between two instants the fake recorded, as the longer of the wall-clock and
+ * the monotonic reading. Nudge stores a retry's due time as a wall-clock instant. If the
+ * machine's clock is stepped back, the wall gap understates how long Nudge really
+ * waited; if it is stepped forward, Nudge waits less real time but the wall gap still
+ * shows the full wait. A retry that really came early is short on both.
+ */
+export function elapsedMs(from: { wall: number; mono: number }, to: { wall: number; mono: number }): number {
+  return Math.floor(Math.max(to.wall - from.wall, to.mono - from.mono));
 }
 
 export interface InboundMessage {
@@ -278,7 +295,7 @@ export class CountingMeta {
     this.attemptsById.set(idKey, attemptNo);
     const info: AttemptInfo = { to, text: content, messageId, attempt: attemptNo };
     const fault = this.faultPlan(info);
-    const attempt: SendAttempt = { ...info, arrivedAt: Date.now(), answeredAt: null, fault, accepted: false, wamid: null };
+    const attempt: SendAttempt = { ...info, arrivedAt: Date.now(), answeredAt: null, arrivedMono: performance.now(), answeredMono: null, fault, accepted: false, wamid: null };
     this.attempts.push(attempt);
 
     const accept = fault.kind === 'accept' || ((fault.kind === 'hang' || fault.kind === 'reset') && fault.accept);
@@ -296,10 +313,12 @@ export class CountingMeta {
     switch (fault.kind) {
       case 'accept':
         attempt.answeredAt = Date.now();
+        attempt.answeredMono = performance.now();
         return answer(200, ok);
       case 'status': {
         const e = fault.status === 429 ? metaError(429, fault.code ?? 130429, 'Rate limit hit') : metaError(fault.status, fault.code ?? 131000, 'Something went wrong');
         attempt.answeredAt = Date.now();
+        attempt.answeredMono = performance.now();
         if (fault.retryAfterSeconds !== undefined) attempt.retryAfterMs = fault.retryAfterSeconds * 1000;
         return answer(e.status, e.body, fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {});
       }
@@ -308,9 +327,11 @@ export class CountingMeta {
         await new Promise((r) => setTimeout(r, fault.ms));
         this.hanging.delete(res);
         attempt.answeredAt = Date.now();
+        attempt.answeredMono = performance.now();
         return fault.accept ? answer(200, ok) : answer(500, metaError(500, 131000, 'Something went wrong').body);
       case 'reset':
         attempt.answeredAt = Date.now();
+        attempt.answeredMono = performance.now();
         req.socket.destroy();
         return;
     }
