@@ -1,4 +1,5 @@
 import { isCountryCode } from './phone.js';
+import { refusedPortProblem } from './outbound-ports.js';
 
 /**
  * One schema for every environment variable Nudge reads. Validated once at boot;
@@ -124,6 +125,13 @@ function httpUrl(env: Env, name: string): string | null {
   const value = raw(env, name) ?? null;
   if (value === null) return null;
   if (!/^https?:\/\/[^\s/]+/.test(value)) throw new ConfigError(name, `must be an http(s) URL (got "${value}")`, spec(name).example);
+  let port: string | null = null;
+  try {
+    port = refusedPortProblem(new URL(value));
+  } catch {
+    throw new ConfigError(name, `must be an http(s) URL (got "${value}")`, spec(name).example);
+  }
+  if (port !== null) throw new ConfigError(name, `${port} (got "${value}")`, spec(name).example);
   return value.replace(/\/+$/, '');
 }
 

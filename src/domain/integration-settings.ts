@@ -1,5 +1,6 @@
 import { invalidFields, type FieldErrors } from './errors.js';
 import { openJson } from './secret-box.js';
+import { refusedPortProblem } from './outbound-ports.js';
 
 /**
  * The commerce integrations a workspace connects for its discount steps (Stripe,
@@ -117,8 +118,10 @@ export function validateIntegrationSettings(
       fail('base_url', `must be an http(s) URL, e.g. ${provider === 'stripe' ? 'https://api.stripe.com' : 'https://acme.myshopify.com'}`);
     }
     if (url) {
+      const port = refusedPortProblem(url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') fail('base_url', 'must be an http(s) URL');
       else if (url.username || url.password || url.search || url.hash) fail('base_url', 'must be a plain base URL without credentials, query or fragment');
+      else if (port !== null) fail('base_url', port);
       else config.base_url = base.replace(/\/+$/, '');
     }
   }

@@ -1,6 +1,7 @@
 import { invalidFields, type FieldErrors } from './errors.js';
 import { normalizeEmail, normalizePhone } from './phone.js';
 import { openJson } from './secret-box.js';
+import { refusedPortProblem } from './outbound-ports.js';
 
 /**
  * The provider settings a workspace may give for each channel, and their validation.
@@ -189,8 +190,10 @@ export function validateProviderSettings(
       fail(key, 'must be an http(s) URL, e.g. https://graph.facebook.com');
       return;
     }
+    const port = refusedPortProblem(url);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(key, 'must be an http(s) URL');
     else if (url.username || url.password || url.search || url.hash) fail(key, 'must be a plain base URL without credentials, query or fragment');
+    else if (port !== null) fail(key, port);
     else config[key] = value.replace(/\/+$/, '');
   }
 }

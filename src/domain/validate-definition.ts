@@ -13,6 +13,7 @@ import { isPlainObject, nestsDeeperThan, type JsonObject } from './json.js';
 import { htmlNestsDeeperThan, maxHtmlDepth } from './html-to-blocks.js';
 import { extractMergeTags, mergeTagProblem } from './merge-tags.js';
 import { isTimeOfDay, isValidTimeZone } from './schedule.js';
+import { refusedPortProblem } from './outbound-ports.js';
 
 /**
  * Validation of a definition graph that arrives as untrusted JSON (API bodies, MCP tools,
@@ -658,6 +659,9 @@ function checkWebhook(node: JsonObject, { report }: NodeContext): void {
     }
     if (!/^https?:\/\//i.test(url) || parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
       report('url', `must be an http:// or https:// URL, got ${describe(url)}`);
+    } else {
+      const port = refusedPortProblem(parsed);
+      if (port !== null) report('url', port);
     }
   }
   const method = readEnum(node, 'method', 'method', httpMethods, report);

@@ -1,3 +1,5 @@
+import { refusedPortProblem } from './outbound-ports.js';
+
 /**
  * The events Nudge sends to webhook subscriptions, in one place: adding an event is
  * adding it here (with a line in the README's table) and emitting it where it
@@ -103,5 +105,6 @@ export function webhookUrlProblem(value: unknown): string | null {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return `url must use http or https (got ${url.protocol.replace(/:$/, '')})`;
   if (url.hostname === '') return 'url must name a host';
   if (url.username !== '' || url.password !== '') return 'url must not contain a user name or password: verify the Nudge-Signature header instead';
-  return null;
+  const port = refusedPortProblem(url);
+  return port === null ? null : `url ${port}`;
 }

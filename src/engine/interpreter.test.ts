@@ -27,7 +27,7 @@ describe('interpreter', () => {
   const hook: Graph = {
     entry: 'call',
     nodes: [
-      { id: 'call', type: 'webhook', url: 'http://127.0.0.1:1/x', body: '{"a":"{{context.first}}"}' },
+      { id: 'call', type: 'webhook', url: 'http://127.0.0.1:2/x', body: '{"a":"{{context.first}}"}' },
       { id: 'after', type: 'send_message', channel: 'sms', content: { text: 'done {{webhook.call.status}}' } },
     ],
     edges: [{ from: 'call', to: 'after' }],

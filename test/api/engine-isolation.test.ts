@@ -23,9 +23,9 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     await post(`/api/v1/sequences/${discount}/publish`, {});
     await post('/api/v1/actions/trigger-sequence', { sequence_id: discount, contact_id: ids.contact });
     // Stored even though nothing answers there (status unverified): the other workspace must not see it.
-    await t.app.inject({ method: 'PUT', url: '/api/v1/settings/integrations/stripe', headers: t.auth, payload: { secret_key: 'sk_test_51IsolationKey0000', base_url: 'http://127.0.0.1:9' } });
+    await t.app.inject({ method: 'PUT', url: '/api/v1/settings/integrations/stripe', headers: t.auth, payload: { secret_key: 'sk_test_51IsolationKey0000', base_url: 'http://127.0.0.1:2' } });
     // Nothing listens there: the test event stays pending, retrying.
-    ids.webhook = (await post('/api/v1/webhooks', { url: 'http://127.0.0.1:9/hooks', events: ['contact.opted_in'] })).json().id;
+    ids.webhook = (await post('/api/v1/webhooks', { url: 'http://127.0.0.1:2/hooks', events: ['contact.opted_in'] })).json().id;
     ids.delivery = (await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth })).json().data[0].id;
     ids.template = (await post('/api/v1/templates', { name: 'mine', language: 'en', category: 'MARKETING', body: 'Hi {{1}}' })).json().id;
     ids.broadcast = (await post('/api/v1/broadcasts', { template_id: ids.template, variables: { '1': 'you' }, audience: { contact_ids: [ids.contact] } })).json().id;
@@ -121,7 +121,7 @@ describe.each(dialects)('workspace isolation of sequences, flows, sessions and m
     const session = await t.app.inject({ method: 'GET', url: `/api/v1/sessions/${ids.session}`, headers: t.auth });
     expect(session.json().status).toBe('running');
     const webhook = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}`, headers: t.auth });
-    expect(webhook.json()).toMatchObject({ url: 'http://127.0.0.1:9/hooks', status: 'active', previous_secret_expires_at: null });
+    expect(webhook.json()).toMatchObject({ url: 'http://127.0.0.1:2/hooks', status: 'active', previous_secret_expires_at: null });
     const log = await t.app.inject({ method: 'GET', url: `/api/v1/webhooks/${ids.webhook}/deliveries`, headers: t.auth });
     expect(log.json().data.map((d: { id: string }) => d.id)).toEqual([ids.delivery]);
     for (const id of [ids.emailTemplate, ids.libraryTemplate]) {

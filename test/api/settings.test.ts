@@ -70,6 +70,9 @@ describe.each(dialects)('provider settings on %s', (dialect) => {
     const bad = await put('whatsapp', { phone_number_id: '+14155550123', graph_version: '23', base_url: 'ftp://x' });
     expect(bad.statusCode).toBe(422);
     expect(Object.keys(bad.json().errors).sort()).toEqual(['base_url', 'graph_version', 'phone_number_id']);
+    const badPort = await put('sms', { account_sid: 'AC00000000000000000000000000000000', auth_token: 'x', from: '+14155550100', base_url: 'http://twilio.internal:6000' });
+    expect(badPort.statusCode).toBe(422);
+    expect(badPort.json().errors).toEqual({ base_url: [expect.stringContaining('must not use port 6000')] });
     const sms = await put('sms', { account_sid: 'AC123', auth_token: 'x' });
     expect(sms.statusCode).toBe(422);
     expect(Object.keys(sms.json().errors).sort()).toEqual(['account_sid', 'from', 'messaging_service_sid']);

@@ -47,6 +47,7 @@ describe.each(dialects)('webhook subscription routes on %s', (dialect) => {
       [{ url: 'ftp://example.com/x', events: ['*'] }, 'url'],
       [{ url: 'not a url', events: ['*'] }, 'url'],
       [{ url: 'https://user:pass@example.com/hooks', events: ['*'] }, 'url'],
+      [{ url: 'http://hooks.example.com:6667/nudge', events: ['*'] }, 'url'],
       [{ url: '', events: ['*'] }, 'url'],
       [{ events: ['*'] }, 'url'],
       [{ url: 'https://example.com/hooks', events: ['message.teleported'] }, 'events[0]'],

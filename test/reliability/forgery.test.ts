@@ -254,8 +254,8 @@ describe.each(dialects)('signed requests and links on %s', (dialect) => {
     const b = await createWorkspace(t.ctx, 'Forgery B');
     const party = async (workspaceId: string, n: number) => {
       const side = { workspaceId, phoneNumberId: `10654035224292${n}`, appSecret: `app-secret-of-workspace-${n}`, accountSid: `AC${String(n).repeat(32)}`, authToken: `auth-token-of-workspace-${n}-0123456789`, contactId: '' };
-      await setProviderSettings(t.ctx, workspaceId, 'whatsapp', { phone_number_id: side.phoneNumberId, access_token: `token-${n}`, app_secret: side.appSecret, base_url: 'http://127.0.0.1:9' });
-      await setProviderSettings(t.ctx, workspaceId, 'sms', { account_sid: side.accountSid, auth_token: side.authToken, from: `+1415555234${4 + n}`, base_url: 'http://127.0.0.1:9' });
+      await setProviderSettings(t.ctx, workspaceId, 'whatsapp', { phone_number_id: side.phoneNumberId, access_token: `token-${n}`, app_secret: side.appSecret, base_url: 'http://127.0.0.1:2' });
+      await setProviderSettings(t.ctx, workspaceId, 'sms', { account_sid: side.accountSid, auth_token: side.authToken, from: `+1415555234${4 + n}`, base_url: 'http://127.0.0.1:2' });
       return side;
     };
     const a = await party(t.workspaceId, 1);

@@ -70,7 +70,7 @@ function deleteAt(root: unknown, path: string[]): unknown {
 const nobody = '00000000-0000-7000-8000-000000000000';
 
 /** Everything a request to `op` may be, as a fast-check arbitrary. `providerUrl`: where accepted channel settings point. */
-function requestsFor(op: Operation, own: Fixture, foreign: Fixture, token: string, providerUrl = 'http://127.0.0.1:9'): fc.Arbitrary<HostileRequest> {
+function requestsFor(op: Operation, own: Fixture, foreign: Fixture, token: string, providerUrl = 'http://127.0.0.1:2'): fc.Arbitrary<HostileRequest> {
   const params = pathParameters(op.path);
   const pathValue = (collection: string) =>
     fc.oneof(

@@ -171,7 +171,7 @@ export async function registerWebhookSubscriptionRoutes(app: App, ctx: Context):
           'Subscribes an endpoint to events. The response carries the signing secret, shown only this once; a `webhook.test` event is queued to the endpoint at once. ' +
           'Each request is a POST with a JSON body `{id, type, created_at, workspace_id, data}` and the header `Nudge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the secret>`. ' +
           'Answer 2xx within the timeout (10 s by default); anything else is retried with exponential backoff for 3 days. ' +
-          'A URL that is not http(s), carries credentials, or an unknown event type is refused with a 422 naming the field.',
+          'A URL that is not http(s), carries credentials or names a port HTTP requests are refused on (25, 6000, 6667 and the like), or an unknown event type, is refused with a 422 naming the field.',
         tags: ['Webhooks'],
         operationId: 'createWebhookSubscription',
         body: CreateBody,

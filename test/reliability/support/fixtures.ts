@@ -53,12 +53,12 @@ export async function populateWorkspace(ctx: TestContext, app: App, token: strin
   await call('POST', '/api/v1/subscribers/events', { email: subscriberEmail, event: `${tag}.event`, properties: { secret: `${marker}-event` } });
   const sms = fixtureSmsCredentials(marker);
   // Without a fake Twilio, a port nothing listens on: sends fail at once, never reach anyone.
-  await call('PUT', '/api/v1/settings/channels/sms', { account_sid: sms.accountSid, auth_token: sms.authToken, from: sms.from, base_url: options.smsBaseUrl ?? 'http://127.0.0.1:9' });
+  await call('PUT', '/api/v1/settings/channels/sms', { account_sid: sms.accountSid, auth_token: sms.authToken, from: sms.from, base_url: options.smsBaseUrl ?? 'http://127.0.0.1:2' });
   await call('PUT', '/api/v1/settings/consent', { opt_out_keywords: [`${marker.toUpperCase()}STOP`], opt_in_keywords: [`${marker.toUpperCase()}START`] });
   const emailTemplate = (await call('POST', '/api/v1/email-templates', { name: `${marker} email template`, subject: `${marker} subject`, html: `<p>${marker} email body</p>` })).template;
   const broadcast = await call('POST', '/api/v1/broadcasts', { name: `${marker} broadcast`, template_id: template.id, variables: { '1': `${marker}-broadcast` }, audience: { contact_ids: [contact.id] } });
   // Nothing listens on port 9: a delivery attempt fails at once and reaches nobody.
-  const webhook = await call('POST', '/api/v1/webhooks', { url: `http://127.0.0.1:9/${tag}-hooks`, events: ['message.received'], description: `${marker} webhook` });
+  const webhook = await call('POST', '/api/v1/webhooks', { url: `http://127.0.0.1:2/${tag}-hooks`, events: ['message.received'], description: `${marker} webhook` });
   const deliveries = await call('GET', `/api/v1/webhooks/${webhook.id}/deliveries`);
   const discountSequence = (await call('POST', '/api/v1/sequences', { name: `${marker} discount sequence`, steps: [{ type: 'create_discount', discount: { provider: 'builtin', percentOff: 10, codePrefix: tag.slice(0, 8) } }, { type: 'sms', text: `${marker} code {{discount.code}}` }] })).sequence;
   await call('POST', `/api/v1/sequences/${discountSequence.id}/publish`, {});
