@@ -23,6 +23,7 @@ import { percentile } from './support/figures.js';
 import { dripDelayMs } from './peers/message-store.js';
 import { sampleOwnRss, sampleProcessRss } from './support/memory.js';
 import { benchSecretKey, startNudge } from './support/nudge-process.js';
+import { LookupCache } from '../src/engine/lookup-cache.js';
 
 export interface EngineFigures {
   dialect: Dialect;
@@ -109,6 +110,7 @@ export function benchContext(database: Database, waker: LocalWaker, inline = tru
     channels: new SandboxOnlyRegistry({ inline }),
     versions: new VersionCache(),
     webhooks: new WebhookSubscriptionCache(),
+    lookups: new LookupCache(database),
   };
 }
 

@@ -12,6 +12,7 @@ import { VersionCache } from '../engine/version-cache.js';
 import { WebhookSubscriptionCache } from '../engine/webhook-subscription-cache.js';
 import { openDatabase } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
+import { LookupCache } from '../engine/lookup-cache.js';
 
 /**
  * The secret key comes from NUDGE_SECRET_KEY; without it a random key is generated
@@ -77,6 +78,7 @@ export async function createRuntime(env: Record<string, string | undefined>, opt
     channels,
     versions: new VersionCache(),
     webhooks: new WebhookSubscriptionCache(),
+    lookups: new LookupCache(database),
   };
   return {
     ctx,

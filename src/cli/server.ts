@@ -18,12 +18,14 @@ export async function runServer(role: ProcessRole, env: Record<string, string | 
   const waker = runtime.local;
   const closers: Array<() => Promise<void>> = [];
 
+  if (ctx.database.url) {
+    // Every role listens: workers for wake-ups, the API for changes to the tokens and definitions it keeps.
+    const listener = new PostgresWakeListener(ctx.database.url, waker, ctx.log, ctx.lookups);
+    await listener.start();
+    closers.push(() => listener.stop());
+  }
+
   if (role === 'start' || role === 'worker') {
-    if (ctx.database.url) {
-      const listener = new PostgresWakeListener(ctx.database.url, waker, ctx.log);
-      await listener.start();
-      closers.push(() => listener.stop());
-    }
     const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, {
       batchSize: ctx.config.workerBatchSize,
       pollIntervalMs: ctx.config.pollIntervalMs,

@@ -127,7 +127,8 @@ export interface Principal {
 /** Resolves a presented token, or null when it is unknown or revoked. */
 export async function authenticateToken(ctx: Context, token: string): Promise<Principal | null> {
   if (!looksLikeToken(token)) return null;
-  const row = await repo.findTokenByHash(ctx.database.db, hashToken(token));
+  const hash = hashToken(token);
+  const row = await ctx.lookups.token(hash, () => repo.findTokenByHash(ctx.database.db, hash));
   if (!row || row.revoked_at !== null) return null;
   return {
     tokenId: row.id,

@@ -49,7 +49,7 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
   if (contextJson.length > 32_768) throw invalid('context', 'must be at most 32 KiB as JSON');
 
   const db = ctx.database.db;
-  const definition = await definitions.findDefinition(db, workspaceId, kind, input.definitionId);
+  const definition = await ctx.lookups.definition(`${workspaceId}:${kind}:${input.definitionId}`, () => definitions.findDefinition(db, workspaceId, kind, input.definitionId));
   if (!definition || definition.status !== 'active' || definition.current_version_id === null) {
     throw new AppError('not_found', `${label} not found or not published`, { errors: { [idField]: [`${label} not found or not published`] } });
   }

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from '../store/database.js';
 import type { Waker } from './context.js';
+import type { LookupCache } from './lookup-cache.js';
 
 /** The worker loops a wake-up can be for. */
 export type WakeKind = 'sessions' | 'messages' | 'webhooks' | 'broadcasts';
@@ -73,32 +74,74 @@ export class LocalWaker implements Waker {
   }
 }
 
+/**
+ * The process's LISTEN connection on PostgreSQL: other processes' wake-ups
+ * (`nudge_wake`), and the changes to API tokens and definitions the database reports
+ * (`nudge_lookups`, see lookup-cache.ts). While it is not connected the loops poll and
+ * the lookups are read from the database on every request.
+ */
 export class PostgresWakeListener {
   private client: pg.Client | null = null;
   private closed = false;
 
-  constructor(private readonly url: string, private readonly waker: LocalWaker, private readonly log: Logger) {}
+  constructor(
+    private readonly url: string,
+    private readonly waker: LocalWaker,
+    private readonly log: Logger,
+    private readonly lookups: Pick<LookupCache<unknown, unknown>, 'changed' | 'listen' | 'deafen'> | null = null,
+  ) {}
 
   async start(): Promise<void> {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (msg) => {
+      if (msg.channel === 'nudge_lookups') {
+        this.lookups?.changed();
+        return;
+      }
       const kind = wakeKinds.find((k) => k === msg.payload);
       this.waker.wake(kind ?? 'sessions');
     });
-    client.on('error', (error) => {
-      this.log.warn({ err: error }, 'wake-up listener lost its connection; polling until it is back');
-      this.client = null;
+    let lost = false;
+    const lose = (error: Error | null) => {
+      if (lost) return;
+      lost = true;
+      this.lookups?.deafen();
+      const established = this.client === client;
+      if (established) this.client = null;
       void client.end().catch(() => undefined);
-      if (!this.closed) setTimeout(() => void this.start().catch(() => undefined), 1000).unref();
-    });
-    await client.connect();
-    await client.query('listen nudge_wake');
+      // A connection that never got to listen fails start(), whose caller retries.
+      if (this.closed || !established) return;
+      this.log.warn({ err: error ?? undefined }, 'wake-up listener lost its connection; polling until it is back');
+      this.retry();
+    };
+    client.on('error', (error) => lose(error));
+    client.on('end', () => lose(null));
+    try {
+      await client.connect();
+      await client.query('listen nudge_wake');
+      await client.query('listen nudge_lookups');
+      if (lost) throw new Error('the wake-up listener lost its connection while starting');
+    } catch (error) {
+      lost = true;
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     this.client = client;
+    this.lookups?.listen();
+  }
+
+  /** Connects again in a second, and again after every failure, until stopped. */
+  private retry(): void {
+    setTimeout(() => {
+      if (this.closed) return;
+      this.start().catch(() => this.retry());
+    }, 1000).unref();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
+    this.lookups?.deafen();
     await this.client?.end().catch(() => undefined);
     this.client = null;
   }

@@ -10,6 +10,7 @@ import { registerProviders } from '../../src/engine/providers.js';
 import { VersionCache } from '../../src/engine/version-cache.js';
 import { WebhookSubscriptionCache } from '../../src/engine/webhook-subscription-cache.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
+import { LookupCache } from '../../src/engine/lookup-cache.js';
 
 export interface TestContext extends Context {
   readonly database: TestDatabase;
@@ -47,6 +48,7 @@ export async function createTestContext(
     channels,
     versions: new VersionCache(),
     webhooks: new WebhookSubscriptionCache(),
+    lookups: new LookupCache(database),
   };
 }
 

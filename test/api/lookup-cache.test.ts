@@ -1,0 +1,128 @@
+import { sql } from 'kysely';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalWaker, PostgresWakeListener } from '../../src/engine/waker.js';
+import { openDatabase, type Database } from '../../src/store/database.js';
+import { createTestApp, enabledSequence, type TestApp } from '../support/app.js';
+import { dialects } from '../support/databases.js';
+
+/**
+ * The tokens and definitions the trigger routes keep in memory (engine/lookup-cache.ts)
+ * must never outlive a change made anywhere: here the changes come from a second
+ * connection to the same database, as the command line and the other processes make them.
+ */
+describe.each(dialects)('tokens and definitions kept by the API on %s', (dialect) => {
+  let t: TestApp;
+  let elsewhere: Database;
+  let listener: PostgresWakeListener | null = null;
+  let phones = 0;
+
+  beforeEach(async () => {
+    t = await createTestApp(dialect);
+    elsewhere = openDatabase({ databaseUrl: t.ctx.database.databaseUrl ?? null, dataDir: t.ctx.database.dataDir });
+    if (dialect === 'postgres') {
+      listener = new PostgresWakeListener(t.ctx.database.databaseUrl!, new LocalWaker(), pino({ level: 'silent' }), t.ctx.lookups);
+      await listener.start();
+    }
+  });
+
+  afterEach(async () => {
+    await listener?.stop();
+    listener = null;
+    await elsewhere.close();
+    await t.close();
+  });
+
+  const trigger = (sequenceId: string, token = t.token) =>
+    t.app.inject({ method: 'POST', url: '/api/v1/actions/trigger-sequence', headers: { authorization: `Bearer ${token}` }, payload: { sequence_id: sequenceId, phone: `+1415555${String(1000 + (phones += 1)).padStart(4, '0')}` } });
+
+  /** PostgreSQL reports a change at its commit, through the listener: wait for it to arrive. */
+  async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+    const until = Date.now() + (dialect === 'postgres' ? 3000 : 0);
+    for (;;) {
+      if (await check()) return true;
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('answers repeated requests from memory, and refuses a token revoked from another connection at once', async () => {
+    const sequenceId = await enabledSequence(t, { name: 'Welcome', steps: [{ type: 'sms', text: 'Hi' }] });
+    expect((await trigger(sequenceId)).statusCode).toBe(201);
+    const before = { ...t.ctx.lookups.stats };
+    for (let n = 0; n < 5; n += 1) expect((await trigger(sequenceId)).statusCode).toBe(201);
+    // Each request looks up its token and its sequence: all ten from memory.
+    expect(t.ctx.lookups.stats.hits - before.hits).toBe(10);
+    expect(t.ctx.lookups.stats.misses - before.misses).toBe(0);
+
+    await sql`update api_tokens set revoked_at = ${Date.now()} where token_hash is not null and workspace_id = ${t.workspaceId}`.execute(elsewhere.db);
+    expect(await eventually(async () => (await trigger(sequenceId)).statusCode === 401)).toBe(true);
+    expect((await trigger(sequenceId)).statusCode).toBe(401);
+  });
+
+  it('sees a sequence disabled, archived or deleted from another connection', async () => {
+    const sequenceId = await enabledSequence(t, { name: 'Drip', steps: [{ type: 'sms', text: 'Hi' }] });
+    expect((await trigger(sequenceId)).statusCode).toBe(201);
+    expect((await trigger(sequenceId)).statusCode).toBe(201);
+    await sql`update definitions set status = 'paused' where id = ${sequenceId}`.execute(elsewhere.db);
+    expect(await eventually(async () => (await trigger(sequenceId)).statusCode === 404)).toBe(true);
+    await sql`update definitions set status = 'active' where id = ${sequenceId}`.execute(elsewhere.db);
+    expect(await eventually(async () => (await trigger(sequenceId)).statusCode === 201)).toBe(true);
+    await sql`delete from definitions where id = ${sequenceId}`.execute(elsewhere.db).catch(async () => {
+      // Sessions refer to it: a soft delete, as the API does.
+      await sql`update definitions set deleted_at = ${Date.now()} where id = ${sequenceId}`.execute(elsewhere.db);
+    });
+    expect(await eventually(async () => (await trigger(sequenceId)).statusCode === 404)).toBe(true);
+  });
+
+  it('keeps nothing that was read while a change was committed', async () => {
+    const sequenceId = await enabledSequence(t, { name: 'Race', steps: [{ type: 'sms', text: 'Hi' }] });
+    // A change lands between the read and the keeping of its result: the result is not kept.
+    const kept = await t.ctx.lookups.definition('race-key', async () => {
+      await sql`update definitions set name = 'Race 2' where id = ${sequenceId}`.execute(elsewhere.db);
+      if (dialect === 'postgres') await new Promise((r) => setTimeout(r, 300));
+      return { marker: 'read before the change' } as never;
+    });
+    expect(kept).toEqual({ marker: 'read before the change' });
+    const hits = t.ctx.lookups.stats.hits;
+    const again = await t.ctx.lookups.definition('race-key', async () => ({ marker: 'read again' }) as never);
+    expect(again).toEqual({ marker: 'read again' });
+    expect(t.ctx.lookups.stats.hits).toBe(hits);
+  });
+
+  if (dialect === 'postgres') {
+    it('reads the database on every request while no listener hears the changes, and keeps lookups again once it is back', async () => {
+      const sequenceId = await enabledSequence(t, { name: 'Outage', steps: [{ type: 'sms', text: 'Hi' }] });
+      /** Triggers once; whether its lookups were answered from memory. */
+      const fromMemory = async () => {
+        const before = t.ctx.lookups.stats.hits;
+        expect((await trigger(sequenceId)).statusCode).toBe(201);
+        return t.ctx.lookups.stats.hits > before;
+      };
+      const within = async (ms: number, check: () => Promise<boolean>) => {
+        for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) if (await check()) return true;
+        return false;
+      };
+      await trigger(sequenceId);
+      expect(await fromMemory()).toBe(true);
+      // The listener's connection is cut, as a PostgreSQL restart or a network fault would.
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query like 'listen nudge_lookups%'`.execute(elsewhere.db);
+      expect(await within(2000, async () => !(await fromMemory()))).toBe(true);
+      // While it is gone, a change is seen by the very next request.
+      await sql`update definitions set status = 'paused' where id = ${sequenceId}`.execute(elsewhere.db);
+      expect((await trigger(sequenceId)).statusCode).toBe(404);
+      await sql`update definitions set status = 'active' where id = ${sequenceId}`.execute(elsewhere.db);
+      expect(await fromMemory()).toBe(false);
+      // It connects again within a few seconds, and lookups are kept again.
+      expect(await within(6000, fromMemory)).toBe(true);
+    });
+
+    it('keeps nothing in a process without a listener', async () => {
+      await listener!.stop();
+      listener = null;
+      const sequenceId = await enabledSequence(t, { name: 'Deaf', steps: [{ type: 'sms', text: 'Hi' }] });
+      for (let n = 0; n < 3; n += 1) expect((await trigger(sequenceId)).statusCode).toBe(201);
+      expect(t.ctx.lookups.stats.hits).toBe(0);
+    });
+  }
+});
