@@ -157,7 +157,7 @@ async function tokenCommand(args: string[]): Promise<void> {
       const workspaceFlag = takeFlag(args, 'workspace');
       const workspaceId = workspaceFlag === undefined ? null : (await auth.resolveWorkspace(ctx, workspaceFlag)).id;
       for (const t of await auth.listTokens(ctx, workspaceId)) {
-        out([t.id, t.prefix, t.name, t.scopes.join(','), t.revoked_at ? `revoked ${t.revoked_at}` : 'active'].join('\t'));
+        out([t.id, t.prefix, t.name, t.scopes.join(','), t.revoked_at ? `revoked ${t.revoked_at}` : 'active', t.last_used_at ? `last used ${t.last_used_at}` : 'never used'].join('\t'));
       }
     } else if (sub === 'revoke') {
       const id = args.shift();

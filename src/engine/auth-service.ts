@@ -124,12 +124,21 @@ export interface Principal {
   rateLimit: number | null;
 }
 
+/** How precisely a token's `last_used_at` follows its use. */
+export const tokenUseResolutionMs = 60_000;
+
 /** Resolves a presented token, or null when it is unknown or revoked. */
 export async function authenticateToken(ctx: Context, token: string): Promise<Principal | null> {
   if (!looksLikeToken(token)) return null;
   const hash = hashToken(token);
   const row = await ctx.lookups.token(hash, () => repo.findTokenByHash(ctx.database.db, hash));
   if (!row || row.revoked_at !== null) return null;
+  const now = ctx.clock.now();
+  if (row.last_used_at === null || now - row.last_used_at >= tokenUseResolutionMs) {
+    // Recorded at most once a minute per token, off the request's path: the write changes
+    // api_tokens, so the kept row is read again with its new time by the next request.
+    repo.touchToken(ctx.database.db, row.id, now, now - tokenUseResolutionMs).catch((error: unknown) => ctx.log.debug({ err: error }, 'recording when a token was last used failed'));
+  }
   return {
     tokenId: row.id,
     workspaceId: row.workspace_id,

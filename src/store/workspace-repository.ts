@@ -68,6 +68,12 @@ export async function revokeToken(db: Db, idOrPrefix: string, now: number): Prom
   return Number(result.numUpdatedRows);
 }
 
-export async function touchToken(db: Db, id: string, now: number): Promise<void> {
-  await db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+/** Records a use of the token, unless one after `unlessAfter` is already recorded. */
+export async function touchToken(db: Db, id: string, now: number, unlessAfter: number): Promise<void> {
+  await db
+    .updateTable('api_tokens')
+    .set({ last_used_at: now })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', unlessAfter)]))
+    .execute();
 }

@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hashToken, tokenUseResolutionMs } from '../../src/engine/auth-service.js';
 import { LocalWaker, PostgresWakeListener } from '../../src/engine/waker.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { createTestApp, enabledSequence, type TestApp } from '../support/app.js';
+import { createTestApp, enabledSequence, ManualClock, type TestApp } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 
 /**
@@ -48,7 +49,11 @@ describe.each(dialects)('tokens and definitions kept by the API on %s', (dialect
 
   it('answers repeated requests from memory, and refuses a token revoked from another connection at once', async () => {
     const sequenceId = await enabledSequence(t, { name: 'Welcome', steps: [{ type: 'sms', text: 'Hi' }] });
-    expect((await trigger(sequenceId)).statusCode).toBe(201);
+    // The first use records when the token was used, a change to api_tokens: the next request reads it again.
+    for (let n = 0; n < 2; n += 1) {
+      expect((await trigger(sequenceId)).statusCode).toBe(201);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const before = { ...t.ctx.lookups.stats };
     for (let n = 0; n < 5; n += 1) expect((await trigger(sequenceId)).statusCode).toBe(201);
     // Each request looks up its token and its sequence: all ten from memory.
@@ -125,4 +130,32 @@ describe.each(dialects)('tokens and definitions kept by the API on %s', (dialect
       expect(t.ctx.lookups.stats.hits).toBe(0);
     });
   }
+});
+
+describe.each(dialects)('when a token was last used, on %s', (dialect) => {
+  it('is recorded on its first use, then at most once a minute', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 9, 0, 0));
+    const t = await createTestApp(dialect, { clock });
+    try {
+      const lastUsed = async () => {
+        // Recorded off the request's path: give the write a moment to land.
+        await new Promise((r) => setTimeout(r, 100));
+        const row = await t.ctx.database.db.selectFrom('api_tokens').select('last_used_at').where('token_hash', '=', hashToken(t.token)).executeTakeFirstOrThrow();
+        return row.last_used_at === null ? null : Number(row.last_used_at);
+      };
+      const me = () => t.app.inject({ method: 'GET', url: '/api/v1/me', headers: t.auth });
+      expect(await lastUsed()).toBeNull();
+      expect((await me()).statusCode).toBe(200);
+      const first = clock.now();
+      expect(await lastUsed()).toBe(first);
+      clock.advance(30_000);
+      expect((await me()).statusCode).toBe(200);
+      expect(await lastUsed()).toBe(first);
+      clock.advance(tokenUseResolutionMs);
+      expect((await me()).statusCode).toBe(200);
+      expect(await lastUsed()).toBe(first + 30_000 + tokenUseResolutionMs);
+    } finally {
+      await t.close();
+    }
+  });
 });

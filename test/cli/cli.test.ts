@@ -272,14 +272,19 @@ describe.each(dialects)('nudge CLI on %s', (dialect) => {
     expect(body.tenant).toEqual({ id: workspaceId, name: 'Acme Inc' });
     expect(body.scopes).toEqual(['contacts:read']);
 
-    const list = await run(['token', 'list', '--workspace', 'Acme Inc'], env);
+    // The use is recorded off the request's path: list until it shows.
+    const used = Date.now();
+    let list = await run(['token', 'list', '--workspace', 'Acme Inc'], env);
+    while (!list.stdout.includes('last used') && Date.now() - used < 3000) list = await run(['token', 'list', '--workspace', 'Acme Inc'], env);
     expect(list.code, list.stderr).toBe(0);
     const line = list.stdout.split('\n').find((l) => l.split('\t')[2] === 'x');
     expect(line, list.stdout).toBeDefined();
-    const [id, prefix, , scopes, state] = line!.split('\t');
+    const [id, prefix, , scopes, state, lastUsed] = line!.split('\t');
     expect(token.startsWith(prefix!)).toBe(true);
     expect(scopes).toBe('contacts:read');
     expect(state).toBe('active');
+    expect(lastUsed).toMatch(/^last used \d{4}-\d\d-\d\dT/);
+    expect(Math.abs(Date.parse(lastUsed!.slice('last used '.length)) - used)).toBeLessThan(60_000);
     expect(list.stdout).not.toContain(token);
     expect(list.stdout.split('\n').filter(Boolean)).toHaveLength(1);
 

@@ -8,8 +8,11 @@ import { PostgresAdapter, sql, type Kysely } from 'kysely';
  *
  * - SQLite: each insert, update or delete counts one more in `lookup_generations`; a
  *   request reads the counters (one prepared statement) before trusting what it keeps.
- * - PostgreSQL: each statement that changes one of the tables sends a NOTIFY on
- *   `nudge_lookups` at its commit; each process's listener forgets what it keeps.
+ * - PostgreSQL: each row changed in one of the tables sends a NOTIFY on
+ *   `nudge_lookups` (PostgreSQL folds a transaction's identical ones into one, sent at
+ *   its commit); each process's listener forgets what it keeps. Row triggers, not
+ *   statement triggers: an UPDATE that matches no row (a token's use already recorded)
+ *   must not empty every process's cache.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) {
@@ -20,7 +23,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       end
     $$`.execute(db);
     for (const table of ['api_tokens', 'definitions']) {
-      await sql`create trigger ${sql.raw(`${table}_lookups_changed`)} after insert or update or delete on ${sql.table(table)} for each statement execute function nudge_lookups_changed()`.execute(db);
+      await sql`create trigger ${sql.raw(`${table}_lookups_changed`)} after insert or update or delete on ${sql.table(table)} for each row execute function nudge_lookups_changed()`.execute(db);
     }
     return;
   }
