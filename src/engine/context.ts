@@ -2,10 +2,9 @@ import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import type { Config } from '../domain/config.js';
 import type { Database } from '../store/database.js';
-import type { DefinitionRow } from '../store/definition-repository.js';
 import type { TokenRow } from '../store/workspace-repository.js';
 import type { ChannelRegistry } from './channel-registry.js';
-import type { LookupCache } from './lookup-cache.js';
+import type { KeptDefinition, LookupCache } from './lookup-cache.js';
 import type { VersionCache } from './version-cache.js';
 import type { WebhookSubscriptionCache } from './webhook-subscription-cache.js';
 
@@ -29,7 +28,7 @@ export interface Context {
   /** Each workspace's webhook subscription filters, so emitting an event needs no query. */
   readonly webhooks: WebhookSubscriptionCache;
   /** API tokens and definitions looked up on every trigger request, kept while the database reports no change. */
-  readonly lookups: LookupCache<TokenRow, DefinitionRow>;
+  readonly lookups: LookupCache<TokenRow, KeptDefinition>;
 }
 
 export interface Waker {

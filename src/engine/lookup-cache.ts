@@ -1,5 +1,18 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from '../store/database.js';
+import type { DefinitionRow } from '../store/definition-repository.js';
+
+/**
+ * What a trigger request needs of its definition: not the draft or the AI writer's
+ * state, which can be large, so ten thousand kept definitions stay small.
+ */
+export type KeptDefinition = Pick<DefinitionRow, 'id' | 'workspace_id' | 'kind' | 'name' | 'status' | 'current_version_id' | 'enrollments_paused' | 'stop_type' | 'stop_key' | 'ab_variant_id' | 'ab_split_percent'>;
+
+export function keptDefinition(row: DefinitionRow | undefined): KeptDefinition | undefined {
+  if (!row) return undefined;
+  const { id, workspace_id, kind, name, status, current_version_id, enrollments_paused, stop_type, stop_key, ab_variant_id, ab_split_percent } = row;
+  return { id, workspace_id, kind, name, status, current_version_id, enrollments_paused, stop_type, stop_key, ab_variant_id, ab_split_percent };
+}
 
 /**
  * The API tokens and definitions every `trigger-sequence` and `trigger-flow` request looks
