@@ -10,6 +10,7 @@ import { applyContactChanges } from './automation.js';
 import type { Context } from './context.js';
 import { startSession } from './session-start.js';
 import type { VersionCache } from './version-cache.js';
+import { keptDefinition } from './lookup-cache.js';
 
 export interface TriggerInput {
   definitionId: string;
@@ -49,9 +50,13 @@ export async function triggerDefinition(ctx: Context, cache: VersionCache, works
   if (contextJson.length > 32_768) throw invalid('context', 'must be at most 32 KiB as JSON');
 
   const db = ctx.database.db;
-  const definition = await ctx.lookups.definition(`${workspaceId}:${kind}:${input.definitionId}`, () => definitions.findDefinition(db, workspaceId, kind, input.definitionId));
+  const definition = await ctx.lookups.definition(`${workspaceId}:${kind}:${input.definitionId}`, async () => keptDefinition(await definitions.findDefinition(db, workspaceId, kind, input.definitionId)));
   if (!definition || definition.status !== 'active' || definition.current_version_id === null) {
     throw new AppError('not_found', `${label} not found or not published`, { errors: { [idField]: [`${label} not found or not published`] } });
+  }
+  if (definition.enrollments_paused === 1) {
+    // As enroll, execute and the automations do: a paused sequence keeps its running sessions and starts none.
+    throw new AppError('business_rule', `The ${kind}'s enrollments are paused: resume them to start new contacts`, { extra: { reason: 'enrollments_paused' } });
   }
   const version = (await cache.load(db, [definition.current_version_id])).get(definition.current_version_id);
   if (!version || version.graph.entry === null) {

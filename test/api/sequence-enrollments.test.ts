@@ -116,6 +116,19 @@ describe.each(dialects)('sequence enrollments API on %s', (dialect) => {
       expect(await sessionsOf(id)).toHaveLength(1);
     });
 
+    it('makes trigger-sequence answer 422 enrollments_paused while paused, and start the contact once resumed', async () => {
+      const id = await publishedSequence({ name: 'Pausable trigger', steps: twoEmails });
+      await post(`/api/v1/sequences/${id}/pause-enrollments`);
+      const refused = await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155557001' });
+      expect(refused.statusCode, refused.body).toBe(422);
+      expect(refused.json()).toMatchObject({ code: 'business_rule', reason: 'enrollments_paused' });
+      expect(await sessionsOf(id)).toHaveLength(0);
+      await post(`/api/v1/sequences/${id}/resume-enrollments`);
+      const started = await post('/api/v1/actions/trigger-sequence', { sequence_id: id, phone: '+14155557001' });
+      expect(started.statusCode, started.body).toBe(201);
+      expect(await sessionsOf(id)).toHaveLength(1);
+    });
+
     it('keeps running sessions running while enrollments are paused', async () => {
       const id = await publishedSequence({ name: 'Pause keeps runs', steps: twoEmails });
       const [item] = (await enroll(id, { emails: ['keeps-running@example.com'] })).results;

@@ -373,6 +373,7 @@ function registerActions(app: App, ctx: Context): void {
           description:
             `Enrolls a contact (by \`contact_id\`, or by \`phone\`, creating the contact when needed) in a published ${kind}. ` +
             `Safe to retry: when the contact already runs this ${kind}, answers 200 with status \`already_running\` and starts nothing.` +
+            (kind === 'sequence' ? ' While its enrollments are paused (`pause-enrollments`) it answers 422 with `reason: enrollments_paused` and starts nothing.' : '') +
             (kind === 'flow' ? ' A flow session expires after `settings.session_ttl_minutes` (default 30).' : ''),
           tags: [kind === 'sequence' ? 'Sequences' : 'Flows'],
           operationId: `trigger${Label}`,
