@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptio
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { AppError } from '../domain/errors.js';
+import { AppError, invalid } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { Context } from '../engine/context.js';
 import { sendError } from './errors.js';
@@ -83,10 +83,18 @@ function finiteNumbersOnly(validate: AjvValidate): AjvValidate {
  * object (a spread, Object.assign, a deep merge of metadata) it would replace that
  * object's prototype. Fastify's own parser refuses such bodies; this one, which also
  * keeps the raw bytes, must do the same. The scan runs only when the text could hold
- * such a key (escapes included), so ordinary bodies pay nothing.
+ * such a key (escapes included), so ordinary bodies pay nothing. A number JSON can write
+ * but a double cannot hold is refused the same way, naming its field.
  */
 export function parseJsonBody(text: string): unknown {
   const value: unknown = JSON.parse(text);
+  // A number beyond a double's range (1e999, or 309 digits and more) parses to Infinity:
+  // Ajv lets it past `maximum` and JSON.stringify stores it as null. Only a body with an
+  // exponent of three digits or such a run of digits is walked to find it.
+  if (/\d{309}|[eE][+]?0*[1-9]\d{2}/.test(text)) {
+    const field = nonFiniteNumberAt(value);
+    if (field !== null) throw invalid(field, 'must be a finite number');
+  }
   if (!/__proto__|constructor|\\u/.test(text)) return value;
   // A NUL character (only writable as \u0000) fits no field, and PostgreSQL cannot store one in text.
   const nul = /\\u0000/.test(text);
@@ -106,6 +114,20 @@ export function parseJsonBody(text: string): unknown {
     for (const child of Object.values(record)) if ((child !== null && typeof child === 'object') || (nul && typeof child === 'string')) pending.push(child);
   }
   return value;
+}
+
+/** The dotted path (`contacts.0.score`, as validation errors name fields) of the first non-finite number, `body` for the body itself, or null. */
+function nonFiniteNumberAt(value: unknown): string | null {
+  const pending: Array<{ node: unknown; path: string }> = [{ node: value, path: '' }];
+  while (pending.length > 0) {
+    const { node, path } = pending.pop()!;
+    if (typeof node === 'number' && !Number.isFinite(node)) return path === '' ? 'body' : path;
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, child] of Object.entries(node)) {
+      if (typeof child === 'number' || (child !== null && typeof child === 'object')) pending.push({ node: child, path: path === '' ? key : `${path}.${key}` });
+    }
+  }
+  return null;
 }
 
 const nulError = (): AppError => new AppError('invalid_json', 'The request body contains a NUL character (\\u0000), which no field accepts');

@@ -37,6 +37,28 @@ describe.each(dialects)('hostile inputs found by the reliability suite, on %s', 
     expect(fine.statusCode).toBe(201);
   });
 
+  it('answers 422 naming the field to a body number too large for a double, and writes nothing', async () => {
+    const count = async () => Number((await t.ctx.database.db.selectFrom('contacts').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const before = await count();
+    const cases: Array<[string, string]> = [
+      ['{"phone":"+14155550180","metadata":{"score":1e999}}', 'metadata.score'],
+      ['{"phone":"+14155550180","metadata":{"scores":[1,2,-1E+400]}}', 'metadata.scores.2'],
+      [`{"phone":"+14155550180","metadata":{"big":${'9'.repeat(400)}}}`, 'metadata.big'],
+    ];
+    for (const [payload, field] of cases) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/actions/create-contact', headers: { ...t.auth, 'content-type': 'application/json' }, payload });
+      expect({ field, status: res.statusCode, code: res.json().code }).toEqual({ field, status: 422, code: 'validation_failed' });
+      expect(res.json().errors[field]).toEqual([`${field} must be a finite number`]);
+    }
+    const limit = await t.app.inject({ method: 'POST', url: '/api/v1/sequences/00000000-0000-7000-8000-000000000000/execute', headers: { ...t.auth, 'content-type': 'application/json' }, payload: '1e999' });
+    expect(limit.statusCode).toBe(422);
+    expect(limit.json().errors.body).toEqual(['body must be a finite number']);
+    expect(await count()).toBe(before);
+    // Large but finite numbers, and the same text inside strings, are ordinary values.
+    const fine = await t.app.inject({ method: 'POST', url: '/api/v1/actions/create-contact', headers: { ...t.auth, 'content-type': 'application/json' }, payload: '{"phone":"+14155550181","name":"1e999","metadata":{"score":1e300}}' });
+    expect(fine.statusCode).toBe(201);
+  });
+
   it('still coerces an ordinary number, written in any notation', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/sequences?limit=1e1', headers: t.auth });
     expect(res.statusCode).toBe(200);
