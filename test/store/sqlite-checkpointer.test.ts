@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,9 +14,9 @@ describe('SQLite checkpoints on a background thread', () => {
     }
   });
 
-  async function open(): Promise<{ database: Database; file: string }> {
+  async function open(walRestartBytes?: number, checkpointIntervalMs?: number): Promise<{ database: Database; file: string }> {
     const dir = mkdtempSync(join(tmpdir(), 'nudge-ckpt-'));
-    const database = openDatabase({ databaseUrl: null, dataDir: dir, backgroundCheckpoints: true });
+    const database = openDatabase({ databaseUrl: null, dataDir: dir, backgroundCheckpoints: true, walRestartBytes, checkpointIntervalMs });
     opened.push({ database, dir });
     await migrateToLatest(database.db);
     return { database, file: join(dir, 'nudge.sqlite') };
@@ -41,4 +41,34 @@ describe('SQLite checkpoints on a background thread', () => {
     const count = database.sqlite!.prepare('select count(*) as n from workspaces').get() as { n: number };
     expect(count.n).toBe(10_000);
   });
+
+  it('keeps the WAL bounded under a steady stream of writes, which passive checkpoints alone let grow without end', async () => {
+    const limit = 4 * 1024 * 1024;
+    // Passes every 20 ms, so that what the writes add between two passes stays small beside the limit.
+    const { database, file } = await open(limit, 20);
+    const wal = `${file}-wal`;
+    const size = () => (existsSync(wal) ? statSync(wal).size : 0);
+    const text = 'x'.repeat(1000);
+    let largest = 0;
+    let appended = 0;
+    let previous = size();
+    // Transactions one after another through the query builder, as the API makes them,
+    // until about 200 MB of pages have gone through the WAL.
+    for (let t = 0; appended < 200 * 1024 * 1024; t += 1) {
+      await database.db.transaction().execute(async (trx) => {
+        await trx.insertInto('workspaces').values(Array.from({ length: 8 }, (_, i) => ({ id: `w-${t}-${i}`, name: `${text} ${t}-${i}`, settings: '{}', created_at: t }))).execute();
+        await trx.updateTable('workspaces').set({ settings: `{"n":${t}}` }).where('id', '=', 'w-0-0').execute();
+      });
+      const now = size();
+      appended += now >= previous ? now - previous : now;
+      previous = now;
+      largest = Math.max(largest, now);
+    }
+    // Past the limit, the commit after the next pass starts the WAL over: it holds the
+    // limit plus what a pass or two of writes add, far below the 200 MB that went through
+    // it (without the restart it holds all of them).
+    expect(largest).toBeLessThan(48 * 1024 * 1024);
+    const count = database.sqlite!.prepare('select count(*) as n from workspaces').get() as { n: number };
+    expect(count.n).toBeGreaterThan(20_000);
+  }, 120_000);
 });
