@@ -15,9 +15,9 @@ import { Worker } from 'node:worker_threads';
  * A PASSIVE checkpoint alone never lets the WAL start over under steady writes. SQLite
  * rewinds the -wal file only when a write transaction begins after every frame in it
  * has been copied back, and a checkpoint running beside a busy writer ends a few
- * commits behind. The file then grew without end: 2 GB after 30,000 API writes to a
- * 30 MB database, and each commit slower as it grew (the add-tag service path 420 µs
- * against 250 µs with the WAL kept small; see BENCHMARKS.md). A RESTART checkpoint from
+ * commits behind. The file then grew without end: 1.6 GB after 30,000 API writes to a
+ * 30 MB database, and commits slowed as it grew (`node dist/bench/tag-writes.js`:
+ * 283 to 401 µs per add-tag against 249 to 259 µs with the WAL kept small). A RESTART checkpoint from
  * this thread does not help: it must take the write lock, and the writer takes it back
  * within microseconds of each commit while this thread's busy handler sleeps, so it
  * starves. So when a pass leaves more than `walRestartBytes` in the WAL, the thread
