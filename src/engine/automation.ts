@@ -4,7 +4,8 @@ import { evaluateSegment, segmentNeeds, type SegmentFacts, type SegmentFilter } 
 import { resolveEnrollmentKey, type EnrollmentMode } from '../domain/enrollment.js';
 import * as audience from '../store/audience-repository.js';
 import type { AutomationRule } from '../store/audience-repository.js';
-import type { Db, Tx } from '../store/database.js';
+import { rawIn, type Db, type Tx } from '../store/database.js';
+import { preparedQuery } from '../store/batch.js';
 import * as contactsRepo from '../store/engine-contact-repository.js';
 import type { Context } from './context.js';
 import { workspaceRules, type LoadedSegment } from './automation-rules.js';
@@ -401,7 +402,19 @@ async function stopMatching(ctx: Context, trx: Tx | Db, workspaceId: string, rul
   const definitionIds = [...matched.keys()].map((r) => r.id);
   const contactIds = [...new Set([...matched.values()].flatMap((c) => [...c]))];
   const active: Array<{ id: string; definition_id: string; contact_id: string }> = [];
+  const raw = rawIn(ctx.database, trx);
   for (let i = 0; i < contactIds.length; i += 500) {
+    if (raw) {
+      // SQLite: one statement prepared once, the lists as JSON arrays. `active = 1` is
+      // written literally, so the partial index of active sessions can serve it.
+      active.push(
+        ...(preparedQuery(
+          raw,
+          'select id, definition_id, contact_id from sessions where contact_id in (select value from json_each(?)) and active = 1 and definition_id in (select value from json_each(?))',
+        ).all(JSON.stringify(contactIds.slice(i, i + 500)), JSON.stringify(definitionIds)) as typeof active),
+      );
+      continue;
+    }
     active.push(
       ...(await trx
         .selectFrom('sessions')

@@ -25,7 +25,7 @@ import { toJson } from '../domain/json.js';
 import { normalizePhone } from '../domain/phone.js';
 import * as contactRepo from '../store/contact-repository.js';
 import type { ContactFilter, ContactRow, LockOptions } from '../store/contact-repository.js';
-import type { Db } from '../store/database.js';
+import { rawIn, type Db } from '../store/database.js';
 import { isUniqueViolation } from '../store/errors.js';
 import * as tagRepo from '../store/tag-repository.js';
 import { applyContactChanges as applyAutomation, type ContactChange } from './automation.js';
@@ -100,7 +100,9 @@ async function inTransaction<T>(ctx: Context, outer: Db | undefined, work: (trx:
   try {
     if (outer) return await work(outer);
     let used: Db | undefined;
-    const result = await ctx.database.db.transaction().execute((trx) => {
+    // On SQLite, concurrent requests share one commit (grouped-commit.ts): each unit is
+    // still all or nothing under its own savepoint, and answers only after the commit.
+    const result = await ctx.database.transact((trx) => {
       used = trx;
       return work(trx);
     });
@@ -426,17 +428,19 @@ export async function addTag(ctx: Context, workspaceId: string, input: TagChange
   const lookup = resolveContactRef(input, ctx.config.defaultCountry, ['contact_id', 'phone']);
   const tag = normalizeTagName(input.tag, 'tag');
   return inTransaction(ctx, undefined, async (trx) => {
+    // SQLite: the hot statements run prepared on the handle (tag writes come one request per contact).
+    const raw = rawIn(ctx.database, trx);
     // Lock the contact first, as every writer does, so lock order is always contact then tags.
-    const row = await findByLookup(trx, workspaceId, lookup, { forUpdate: true });
+    const row = await findByLookup(trx, workspaceId, lookup, { forUpdate: true, raw });
     if (!row) throw notFound('Contact');
     const now = ctx.clock.now();
-    const [stored] = await tagRepo.ensureTags(trx, workspaceId, [tag], now);
-    const added = await tagRepo.attachTags(trx, workspaceId, row.id, [stored!.id], now);
+    const [stored] = await tagRepo.ensureTags(trx, workspaceId, [tag], now, raw);
+    const added = await tagRepo.attachTags(trx, workspaceId, row.id, [stored!.id], now, raw);
     if (added > 0) {
-      await contactRepo.touchContact(trx, workspaceId, row.id, now);
+      await contactRepo.touchContact(trx, workspaceId, row.id, now, raw);
       await automate(ctx, trx, workspaceId, { contactId: row.id, tagsAdded: [stored!.name] });
     }
-    const names = await tagRepo.tagNamesByContact(trx, workspaceId, [row.id]);
+    const names = await tagRepo.tagNamesByContact(trx, workspaceId, [row.id], raw);
     return { contact_id: row.id, tag: stored!.name, tags: names.get(row.id) ?? [] };
   });
 }
@@ -446,18 +450,19 @@ export async function removeTag(ctx: Context, workspaceId: string, input: TagCha
   const lookup = resolveContactRef(input, ctx.config.defaultCountry, ['contact_id', 'phone']);
   const tag = normalizeTagName(input.tag, 'tag');
   return inTransaction(ctx, undefined, async (trx) => {
+    const raw = rawIn(ctx.database, trx);
     // Lock the contact first, as every writer does, so lock order is always contact then tags.
-    const row = await findByLookup(trx, workspaceId, lookup, { forUpdate: true });
+    const row = await findByLookup(trx, workspaceId, lookup, { forUpdate: true, raw });
     if (!row) throw notFound('Contact');
     const stored = await tagRepo.findTagByKey(trx, workspaceId, tag.key);
     if (stored) {
       const removed = await tagRepo.detachTag(trx, workspaceId, row.id, stored.id);
       if (removed > 0) {
-        await contactRepo.touchContact(trx, workspaceId, row.id, ctx.clock.now());
+        await contactRepo.touchContact(trx, workspaceId, row.id, ctx.clock.now(), raw);
         await automate(ctx, trx, workspaceId, { contactId: row.id, tagsRemoved: [stored.name] });
       }
     }
-    const names = await tagRepo.tagNamesByContact(trx, workspaceId, [row.id]);
+    const names = await tagRepo.tagNamesByContact(trx, workspaceId, [row.id], raw);
     return { contact_id: row.id, tag: stored?.name ?? tag.name, tags: names.get(row.id) ?? [] };
   });
 }

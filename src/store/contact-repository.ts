@@ -1,5 +1,7 @@
 import { PostgresAdapter, sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { containsPattern } from '../domain/contact.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { preparedQuery } from './batch.js';
 import type { Db } from './database.js';
 import type { ContactPatch, ContactRow, NewContactRow, Schema } from './schema.js';
 
@@ -14,6 +16,11 @@ export interface LockOptions {
    * SQLite needs no row lock: its transactions begin IMMEDIATE and run one at a time.
    */
   forUpdate?: boolean;
+  /**
+   * The SQLite handle when `db` is a transaction on it (`rawIn`): the read runs as a
+   * statement prepared once, without the query builder's work.
+   */
+  raw?: BetterSqlite3.Database | null;
 }
 
 function supportsRowLocks(db: Db): boolean {
@@ -21,6 +28,7 @@ function supportsRowLocks(db: Db): boolean {
 }
 
 async function findOne(db: Db, workspaceId: string, column: 'id' | 'phone' | 'email', value: string, options: LockOptions): Promise<ContactRow | undefined> {
+  if (options.raw) return preparedQuery(options.raw, `select * from contacts where workspace_id = ? and ${column} = ?`).get(workspaceId, value) as ContactRow | undefined;
   let query = db.selectFrom('contacts').selectAll().where('workspace_id', '=', workspaceId).where(column, '=', value);
   if (options.forUpdate && supportsRowLocks(db)) query = query.forNoKeyUpdate();
   return query.executeTakeFirst();
@@ -59,7 +67,11 @@ export async function updateContactRow(db: Db, workspaceId: string, id: string, 
   await db.updateTable('contacts').set(patch).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
 }
 
-export async function touchContact(db: Db, workspaceId: string, id: string, now: number): Promise<void> {
+export async function touchContact(db: Db, workspaceId: string, id: string, now: number, raw: BetterSqlite3.Database | null = null): Promise<void> {
+  if (raw) {
+    preparedQuery(raw, 'update contacts set updated_at = ? where workspace_id = ? and id = ?').run(now, workspaceId, id);
+    return;
+  }
   await db.updateTable('contacts').set({ updated_at: now }).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
 }
 

@@ -1,5 +1,7 @@
 import type { Selectable } from 'kysely';
 import { newId } from '../domain/ids.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { preparedQuery } from './batch.js';
 import type { Db } from './database.js';
 import type { TagTable } from './schema.js';
 
@@ -24,9 +26,16 @@ export async function ensureTags(
   workspaceId: string,
   tags: ReadonlyArray<{ name: string; key: string }>,
   now: number,
+  raw: BetterSqlite3.Database | null = null,
 ): Promise<TagRow[]> {
   if (tags.length === 0) return [];
   const sorted = [...tags].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  if (raw) {
+    // SQLite, inside the caller's transaction (rawIn): statements prepared once, the keys as one JSON array.
+    const insert = preparedQuery(raw, 'insert into tags (id, workspace_id, name, name_key, created_at) values (?, ?, ?, ?, ?) on conflict (workspace_id, name_key) do nothing');
+    for (const t of sorted) insert.run(newId(), workspaceId, t.name, t.key, now);
+    return preparedQuery(raw, 'select * from tags where workspace_id = ? and name_key in (select value from json_each(?))').all(workspaceId, JSON.stringify(sorted.map((t) => t.key))) as TagRow[];
+  }
   await db
     .insertInto('tags')
     .values(sorted.map((t) => ({ id: newId(), workspace_id: workspaceId, name: t.name, name_key: t.key, created_at: now })))
@@ -41,10 +50,16 @@ export async function ensureTags(
 }
 
 /** Tag names per contact, alphabetical (case-insensitively). Contacts without tags are absent. */
-export async function tagNamesByContact(db: Db, workspaceId: string, contactIds: readonly string[]): Promise<Map<string, string[]>> {
+export async function tagNamesByContact(db: Db, workspaceId: string, contactIds: readonly string[], raw: BetterSqlite3.Database | null = null): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   if (contactIds.length === 0) return out;
-  const rows = await db
+  const rows = raw
+    ? (preparedQuery(
+        raw,
+        'select contact_tags.contact_id, tags.name from contact_tags inner join tags on tags.id = contact_tags.tag_id ' +
+          'where contact_tags.workspace_id = ? and contact_tags.contact_id in (select value from json_each(?)) order by tags.name_key',
+      ).all(workspaceId, JSON.stringify(contactIds)) as Array<{ contact_id: string; name: string }>)
+    : await db
     .selectFrom('contact_tags')
     .innerJoin('tags', 'tags.id', 'contact_tags.tag_id')
     .select(['contact_tags.contact_id', 'tags.name'])
@@ -61,8 +76,14 @@ export async function tagNamesByContact(db: Db, workspaceId: string, contactIds:
 }
 
 /** Attaches tags to a contact; already attached ones are left alone. Returns how many were new. */
-export async function attachTags(db: Db, workspaceId: string, contactId: string, tagIds: readonly string[], now: number): Promise<number> {
+export async function attachTags(db: Db, workspaceId: string, contactId: string, tagIds: readonly string[], now: number, raw: BetterSqlite3.Database | null = null): Promise<number> {
   if (tagIds.length === 0) return 0;
+  if (raw) {
+    const insert = preparedQuery(raw, 'insert into contact_tags (workspace_id, contact_id, tag_id, created_at) values (?, ?, ?, ?) on conflict (contact_id, tag_id) do nothing');
+    let added = 0;
+    for (const tagId of tagIds) added += insert.run(workspaceId, contactId, tagId, now).changes;
+    return added;
+  }
   const result = await db
     .insertInto('contact_tags')
     .values(tagIds.map((tagId) => ({ workspace_id: workspaceId, contact_id: contactId, tag_id: tagId, created_at: now })))

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/engine/auth-service.js';
 import { createOrUpsertContact, findOrCreateContactByPhone } from '../../src/engine/contact-service.js';
-import { createTestApp, ManualClock, type TestApp } from '../support/app.js';
+import { createTestApp, enabledSequence, ManualClock, type TestApp } from '../support/app.js';
+import { createTestWorker } from '../support/engine.js';
 import { dialects } from '../support/databases.js';
 
 interface Json {
@@ -340,6 +341,39 @@ describe.each(dialects)('contacts and tags on %s', (dialect) => {
       const bodyless = await t.app.inject({ method: 'POST', url: '/api/v1/actions/list-tags', headers: t.auth });
       expect(bodyless.statusCode).toBe(200);
       expect(bodyless.json()).toEqual(res.body);
+    });
+
+    it('answers concurrent add-tag and remove-tag requests each on its own: stops run, failures change nothing', async () => {
+      // On SQLite concurrent requests share one commit, each under its own savepoint.
+      const sequence = await enabledSequence(t, {
+        name: 'Trial until customer',
+        stopCondition: { type: 'has_tag', value: 'customer' },
+        steps: [{ type: 'sms', text: 'Hi' }, { type: 'sms', delay: { days: 1 }, text: 'Still there?' }],
+      });
+      const phones = Array.from({ length: 24 }, (_, i) => `+1415555${String(7100 + i)}`);
+      for (const phone of phones) expect((await post('trigger-sequence', { sequence_id: sequence, phone })).status).toBe(201);
+      await createTestWorker(t.ctx).runSchedulerOnce();
+
+      const answers = await Promise.all([
+        ...phones.map((phone) => post('add-tag', { phone, tag: 'Customer' })),
+        ...phones.slice(0, 6).map((phone) => post('add-tag', { phone, tag: 'customer' })),
+        ...['+14155557990', '+14155557991'].map((phone) => post('add-tag', { phone, tag: 'customer' })),
+      ]);
+      expect(answers.slice(0, 30).map((a) => a.status)).toEqual(Array(30).fill(200));
+      expect(answers.slice(30).map((a) => a.status)).toEqual([404, 404]);
+      for (const answer of answers.slice(0, 30)) expect(answer.body.tags).toEqual(['Customer']);
+      expect(await contactCount(t)).toBeGreaterThanOrEqual(phones.length);
+      expect((await t.ctx.database.db.selectFrom('contacts').select('id').where('phone', 'in', ['+14155557990', '+14155557991']).execute()).length).toBe(0);
+
+      const sessions = await t.ctx.database.db.selectFrom('sessions').select(['status', 'end_reason', 'active', 'wake_at']).where('definition_id', '=', sequence).execute();
+      expect(sessions).toHaveLength(phones.length);
+      for (const s of sessions) expect(s).toEqual({ status: 'stopped', end_reason: 'stop_condition:has_tag', active: 0, wake_at: null });
+
+      const removed = await Promise.all(phones.map((phone, i) => post('remove-tag', { phone, tag: i % 2 === 0 ? 'CUSTOMER' : 'never-existed' })));
+      expect(removed.map((r) => r.status)).toEqual(Array(phones.length).fill(200));
+      removed.forEach((r, i) => expect(r.body.tags).toEqual(i % 2 === 0 ? [] : ['Customer']));
+      const tags = await post('list-tags', {});
+      expect((tags.body.data ?? []).find((tag) => tag.name === 'Customer')).toMatchObject({ contacts_count: phones.length / 2 });
     });
   });
 
