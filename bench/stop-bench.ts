@@ -35,6 +35,24 @@ export const stopPathNote =
   'and, on a sample of further contacts, the API as it is: POST /api/v1/actions/add-tag once per contact from a separate process.';
 
 /**
+ * A workspace with a published two-step SMS sequence, a day apart, that stops when its
+ * contact is tagged `customer`: what the stop scenarios enroll their contacts in.
+ */
+export async function stoppableSequence(ctx: Context): Promise<{ workspaceId: string; sequence: { id: string } }> {
+  const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
+  const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
+    name: 'Trial nurture',
+    stopCondition: { type: 'has_tag', value: 'customer' },
+    steps: [
+      { type: 'sms', text: 'Hello {{context.first_name}}' },
+      { type: 'sms', delay: { days: 1 }, text: 'Still there, {{context.first_name}}?' },
+    ],
+  });
+  await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+  return { workspaceId, sequence };
+}
+
+/**
  * The time to stop `count` sessions by their stop condition. Each contact runs a
  * sequence with `stopCondition: {type: 'has_tag', value: 'customer'}`, its first
  * message sent, waiting a day on the delay before the second, with a queued, unsent
@@ -51,16 +69,7 @@ export async function runStopBench(dialect: Dialect, adminUrl: string, count: nu
   const db = bench.database.db;
   try {
     const setupStart = performance.now();
-    const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
-    const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
-      name: 'Trial nurture',
-      stopCondition: { type: 'has_tag', value: 'customer' },
-      steps: [
-        { type: 'sms', text: 'Hello {{context.first_name}}' },
-        { type: 'sms', delay: { days: 1 }, text: 'Still there, {{context.first_name}}?' },
-      ],
-    });
-    await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+    const { workspaceId, sequence } = await stoppableSequence(ctx);
     const seed = await triggerDefinition(ctx, ctx.versions, workspaceId, 'sequence', { definitionId: sequence.id, phone: '+14150000001', context: { first_name: 'Seed' } });
     const worker = new Worker(ctx, ctx.channels, ctx.versions, waker, { batchSize: 500, pollIntervalMs: 50, dispatchConcurrency: 8, leaseMs: 60_000 });
     worker.start();

@@ -13,9 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createWorkspace } from '../src/engine/auth-service.js';
 import { addTag } from '../src/engine/contact-service.js';
-import { createDefinition, publishDefinition } from '../src/engine/definition-service.js';
 import { triggerDefinition } from '../src/engine/enrollment-service.js';
 import { LocalWaker } from '../src/engine/waker.js';
 import { openDatabase } from '../src/store/database.js';
@@ -23,6 +21,7 @@ import { migrateToLatest } from '../src/store/migrate.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { benchContext } from './engine-bench.js';
+import { stoppableSequence } from './stop-bench.js';
 
 const tagged = Number(process.env.BENCH_TAGGED ?? 10_000);
 const restartMb = Number(process.env.BENCH_WAL_RESTART_MB ?? 256);
@@ -41,16 +40,7 @@ const sampler = setInterval(() => {
 try {
   await migrateToLatest(database.db);
   const ctx = benchContext(database, new LocalWaker());
-  const workspaceId = (await createWorkspace(ctx, 'Bench')).id;
-  const sequence = await createDefinition(ctx, workspaceId, 'sequence', {
-    name: 'Trial nurture',
-    stopCondition: { type: 'has_tag', value: 'customer' },
-    steps: [
-      { type: 'sms', text: 'Hello {{context.first_name}}' },
-      { type: 'sms', delay: { days: 1 }, text: 'Still there?' },
-    ],
-  });
-  await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
+  const { workspaceId, sequence } = await stoppableSequence(ctx);
   const phone = (i: number) => `+1415${String(5_000_000 + i).padStart(7, '0')}`;
   for (let i = 0; i < 2 * tagged; i += 1) {
     await triggerDefinition(ctx, ctx.versions, workspaceId, 'sequence', { definitionId: sequence.id, phone: phone(i), context: { first_name: `Contact ${i}` } });
