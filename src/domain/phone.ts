@@ -9,23 +9,6 @@ import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from
  * they build, and refusing them would break the reference examples.
  */
 export function normalizePhone(input: string, defaultCountry: string): string | null {
-  const key = `${defaultCountry}\u0000${input}`;
-  const known = recent.get(key);
-  if (known !== undefined) return known;
-  const result = parsePhone(input, defaultCountry);
-  // Parsing was an eighth of an add-tag request's CPU; integrations send the same
-  // numbers again and again (a tag, then an event, then a reply). Forgotten in bulk when
-  // full, which is cheaper than keeping an order and loses little.
-  if (recent.size >= recentLimit) recent.clear();
-  recent.set(key, result);
-  return result;
-}
-
-/** Answers of normalizePhone by country and input: the function is pure, so they never go stale. */
-const recent = new Map<string, string | null>();
-const recentLimit = 50_000;
-
-function parsePhone(input: string, defaultCountry: string): string | null {
   const trimmed = input.trim();
   if (trimmed.length === 0 || trimmed.length > 40) return null;
   if (!/^[+\d\s().\-/]+$/.test(trimmed)) return null;
