@@ -14,7 +14,7 @@ import { isUuid, newId } from '../domain/ids.js';
 import { isPlainObject, nestsDeeperThan, parseJson, toJson } from '../domain/json.js';
 import { normalizeEmail } from '../domain/phone.js';
 import * as audience from '../store/audience-repository.js';
-import type { Db, Tx } from '../store/database.js';
+import { rawIn, type Db, type Tx } from '../store/database.js';
 import type { ContactRow } from '../store/schema.js';
 import * as tagRepo from '../store/tag-repository.js';
 import * as contactRepo from '../store/contact-repository.js';
@@ -208,7 +208,8 @@ function statusChange(value: unknown): 'active' | 'unsubscribed' | undefined {
 }
 
 async function runInTransaction<T extends { outcome?: AutomationOutcome }>(ctx: Context, work: (trx: Tx) => Promise<T>): Promise<T> {
-  const result = await ctx.database.db.transaction().execute(work);
+  // On SQLite, concurrent requests share one commit (grouped-commit.ts), each under its own savepoint.
+  const result = await ctx.database.transact(work);
   if (result.outcome) wakeForOutcome(ctx, result.outcome);
   return result;
 }
@@ -370,8 +371,9 @@ export async function changeSubscriberTags(ctx: Context, workspaceId: string, in
     }
     const before = await tagNames(trx, workspaceId, row.id);
     if (action === 'add') {
-      const stored = await tagRepo.ensureTags(trx, workspaceId, tags, now);
-      await tagRepo.attachTags(trx, workspaceId, row.id, stored.map((t) => t.id), now);
+      const raw = rawIn(ctx.database, trx);
+      const stored = await tagRepo.ensureTags(trx, workspaceId, tags, now, raw);
+      await tagRepo.attachTags(trx, workspaceId, row.id, stored.map((t) => t.id), now, raw);
     } else {
       for (const tag of tags) {
         const stored = await tagRepo.findTagByKey(trx, workspaceId, tag.key);

@@ -201,6 +201,39 @@ describe.each(dialects)('event-driven sequences on %s', (dialect) => {
     expect((await messagesOf('trial@example.com')).map((m) => m.status)).toEqual(['cancelled']);
   });
 
+  it('answers concurrent tag and event requests each on its own: every stop, enrollment and refusal as if they came one by one', async () => {
+    // On SQLite concurrent requests share one commit, each under its own savepoint.
+    const stoppable = await enabled({
+      name: 'Trial, concurrently',
+      trigger: 'tag_added',
+      tagName: 'trial-many',
+      stopCondition: { type: 'has_tag', value: 'customer-many' },
+      steps: [{ subject: 'Day 1', html: '<p>Hi</p>' }, { subject: 'Day 2', delay: { days: 1 }, html: '<p>Again</p>' }],
+    });
+    const byEvent = await enabled({ name: 'Viewed, concurrently', trigger: 'event_received', eventName: 'viewed-many', steps: [{ subject: 'Seen it?', html: '<p>x</p>' }] });
+    const emails = Array.from({ length: 12 }, (_, i) => `many-${i}@example.com`);
+    for (const email of emails) expect((await post('/api/v1/subscribers', { email, tags: ['trial-many'] })).statusCode).toBe(201);
+    await worker().runSchedulerOnce();
+
+    const answers = await Promise.all([
+      ...emails.map((email) => post('/api/v1/subscribers/tags', { email, tags: ['customer-many'] })),
+      ...emails.map((email) => post('/api/v1/subscribers/events', { email, event: 'viewed-many' })),
+      post('/api/v1/subscribers/tags', { email: 'nobody-many@example.com', tags: ['customer-many'], action: 'remove' }),
+      post('/api/v1/subscribers/tags', { email: emails[0], tags: [] }),
+    ]);
+    expect(answers.slice(0, 24).map((a) => a.statusCode)).toEqual(Array(24).fill(200));
+    expect(answers.slice(24).map((a) => a.statusCode)).toEqual([404, 422]);
+    for (const answer of answers.slice(12, 24)) expect(answer.json().enrollments[0].status).toBe('enrolled');
+
+    const stopped = await sessionsOf(stoppable);
+    expect(stopped).toHaveLength(emails.length);
+    for (const run of stopped) expect(run).toMatchObject({ status: 'stopped', active: 0, end_reason: 'stop_condition:has_tag' });
+    for (const email of emails) expect((await messagesOf(email)).filter((m) => m.definition_id === stoppable).map((m) => m.status)).toEqual(['cancelled']);
+    expect((await sessionsOf(byEvent)).map((s) => s.status)).toEqual(Array(emails.length).fill('running'));
+    const nobody = await t.ctx.database.db.selectFrom('contacts').select('id').where('email', '=', 'nobody-many@example.com').execute();
+    expect(nobody).toEqual([]);
+  });
+
   it('does not start a run for a contact who already meets its has_tag or added_to_list stop condition', async () => {
     const vip = (await post('/api/v1/lists', { name: 'VIP' })).json().list.id as string;
     const byTag = await enabled({ name: 'Convert', trigger: 'tag_added', tagName: 'lead', stopCondition: { type: 'has_tag', value: 'paying' }, steps: [{ subject: 'Buy', html: '<p>x</p>' }] });
