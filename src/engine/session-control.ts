@@ -56,15 +56,11 @@ async function stopSessionsById(ctx: Context, trx: Tx | Db, raw: BetterSqlite3.D
   ) as Array<{ id: string; kind: 'sequence' | 'flow'; definition_id: string; contact_id: string; created_at: number }>;
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const list = JSON.stringify(ids);
   preparedQuery(
     raw,
     "update sessions set status = 'stopped', active = 0, wake_at = null, end_reason = ?, ended_at = ?, updated_at = ? where id in (select value from json_each(?)) and active = 1",
-  ).run(reason, now, now, list);
-  preparedQuery(
-    raw,
-    "update messages set status = 'cancelled', next_attempt_at = null, lease_until = null, error_code = 'session_stopped', error_message = ?, updated_at = ? where session_id in (select value from json_each(?)) and status = 'queued'",
-  ).run(reason, now, list);
+  ).run(reason, now, now, JSON.stringify(ids));
+  await cancelQueuedForSessions(trx, ids, now, reason, raw);
   await emitWebhookEvents(
     ctx,
     trx,

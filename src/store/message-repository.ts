@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
-import { insertRows, runEach, updateRows, type BulkTarget } from './batch.js';
+import { insertRows, preparedQuery, runEach, updateRows, type BulkTarget } from './batch.js';
 import type { MessageTable } from './schema.js';
 
 export type MessageRow = Selectable<MessageTable>;
@@ -85,8 +85,15 @@ export async function saveOutcomes(target: BulkTarget, outcomes: MessageOutcome[
 }
 
 /** Cancels the unsent messages of stopped sessions. */
-export async function cancelQueuedForSessions(db: Db, sessionIds: string[], now: number, reason: string): Promise<number> {
+export async function cancelQueuedForSessions(db: Db, sessionIds: string[], now: number, reason: string, raw: BulkTarget['raw'] = null): Promise<number> {
   if (sessionIds.length === 0) return 0;
+  if (raw) {
+    // SQLite, inside the caller's transaction (rawIn): prepared once, the ids as one JSON array.
+    return preparedQuery(
+      raw,
+      "update messages set status = 'cancelled', next_attempt_at = null, lease_until = null, error_code = 'session_stopped', error_message = ?, updated_at = ? where session_id in (select value from json_each(?)) and status = 'queued'",
+    ).run(reason, now, JSON.stringify(sessionIds)).changes;
+  }
   const result = await db
     .updateTable('messages')
     .set({ status: 'cancelled', next_attempt_at: null, lease_until: null, error_code: 'session_stopped', error_message: reason, updated_at: now })
