@@ -13,6 +13,7 @@ import * as m0010 from './migrations/0010_automation_version.js';
 import * as m0011 from './migrations/0011_email_templates.js';
 import * as m0012 from './migrations/0012_hot_path_indexes.js';
 import * as m0013 from './migrations/0013_lookup_generations.js';
+import * as m0014 from './migrations/0014_contact_counters_unindexed.js';
 
 /** Every migration, in order. Listed statically so the compiled build needs no directory scan. */
 export const migrations: Record<string, Migration> = {
@@ -29,6 +30,7 @@ export const migrations: Record<string, Migration> = {
   '0011_email_templates': m0011,
   '0012_hot_path_indexes': m0012,
   '0013_lookup_generations': m0013,
+  '0014_contact_counters_unindexed': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
