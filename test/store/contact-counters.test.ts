@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/ids.js';
+import { rawIn } from '../../src/store/database.js';
 import { countMessagesOnContacts } from '../../src/store/message-repository.js';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/databases.js';
 
@@ -59,7 +60,7 @@ describe.each(dialects)('contact message counters on %s', (dialect) => {
       .execute();
 
     const hotUpdates = await database.db.transaction().execute(async (trx) => {
-      const raw = dialect === 'sqlite' ? database.sqlite : null;
+      const raw = rawIn(database, trx);
       await countMessagesOnContacts({ db: trx, raw }, new Map(ids.map((id) => [id, { count: 2, at: now + 5 }])));
       await countMessagesOnContacts({ db: trx, raw }, new Map(ids.slice(0, 5).map((id) => [id, { count: 1, at: now + 1 }])));
       if (dialect === 'sqlite') return null;
