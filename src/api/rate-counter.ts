@@ -3,6 +3,7 @@ import * as guards from '../store/request-guard-repository.js';
 
 interface TokenWindow {
   windowStart: number;
+  windowMs: number;
   /** This process's requests not yet added to the database. */
   pending: number;
   /** Requests on their way to the database (a sync in flight). */
@@ -43,21 +44,26 @@ export class RateCounter {
     let entry = this.tokens.get(tokenId);
     if (!entry || entry.windowStart !== windowStart) {
       if (entry && entry.pending > 0) await this.push(tokenId, entry);
-      entry = { windowStart, pending: 0, syncing: 0, current: 0, previous: 0, syncedAt: Number.NEGATIVE_INFINITY };
+      entry = { windowStart, windowMs, pending: 0, syncing: 0, current: 0, previous: 0, syncedAt: Number.NEGATIVE_INFINITY };
       this.tokens.set(tokenId, entry);
     }
     entry.pending += 1;
     const stale = this.now() - entry.syncedAt >= this.syncMs;
-    if (stale || entry.current + entry.syncing + entry.pending >= limit / 2) await this.sync(tokenId, entry, windowMs);
+    if (stale || entry.current + entry.syncing + entry.pending >= limit / 2) await this.sync(tokenId, entry);
     return { current: entry.current + entry.syncing + entry.pending, previous: entry.previous };
   }
 
-  private async sync(tokenId: string, entry: TokenWindow, windowMs: number): Promise<void> {
+  /**
+   * Adds this process's pending requests to the table and takes the shared counts back.
+   * The requests stay counted throughout: as `syncing` while the write is in flight, then
+   * in `current`, which the table's answer includes them in.
+   */
+  private async sync(tokenId: string, entry: TokenWindow): Promise<void> {
     const requests = entry.pending;
     entry.pending = 0;
     entry.syncing += requests;
     try {
-      const counts = await guards.countRequest(this.db, tokenId, entry.windowStart, entry.windowStart - windowMs, requests);
+      const counts = await guards.countRequest(this.db, tokenId, entry.windowStart, entry.windowStart - entry.windowMs, requests);
       entry.current = Math.max(entry.current, counts.current);
       entry.previous = counts.previous;
       entry.syncedAt = this.now();
@@ -69,16 +75,22 @@ export class RateCounter {
     }
   }
 
+  /** Adds the requests of a window that has turned to the table; nothing counts on them here any more. */
   private async push(tokenId: string, entry: TokenWindow): Promise<void> {
     const requests = entry.pending;
     entry.pending = 0;
     await guards.countRequest(this.db, tokenId, entry.windowStart, entry.windowStart, requests).catch(() => undefined);
   }
 
-  /** Adds what is pending to the table: from the timer, and on close. */
+  /**
+   * Adds what is pending to the table: from the timer, and on close. A sync, not a bare
+   * write: the requests it adds must stay in this process's count (a flush that only
+   * wrote them let the count drop by that much until the next sync, so a limit shared
+   * between processes could be passed).
+   */
   async flush(): Promise<void> {
     for (const [tokenId, entry] of this.tokens) {
-      if (entry.pending > 0) await this.push(tokenId, entry);
+      if (entry.pending > 0) await this.sync(tokenId, entry).catch(() => undefined);
       else if (this.now() - entry.syncedAt > 10 * this.syncMs) this.tokens.delete(tokenId);
     }
   }
