@@ -6,7 +6,7 @@ import { redisReachable } from './peers/redis.js';
 import { runStopBench, stopPathNote, type StopFigures } from './stop-bench.js';
 import { runInChild } from './support/child.js';
 import { dripDelayMs } from './peers/message-store.js';
-import { ceilingNote, type DripFigures } from './support/figures.js';
+import { ceilingNote, median, medianFigures, ratioToFastest, roundOrder, type DripFigures } from './support/figures.js';
 import { megabytes } from './support/memory.js';
 import type { Dialect } from '../src/store/database.js';
 
@@ -21,6 +21,7 @@ import type { Dialect } from '../src/store/database.js';
  *                     (default all); `sqlite` or `postgres` there limits the databases instead
  *   BENCH_DIALECTS    sqlite,postgres (default both, PostgreSQL when reachable)
  *   BENCH_CONTACTS    contacts in the drip, Nudge's and the peers' (default 20000)
+ *   BENCH_ROUNDS      times the peers' comparison runs, Nudge and the peers back to back (default 3)
  *   BENCH_WAITING     sessions waiting in the future for the claim scenario (default 1000000)
  *   BENCH_STOP_SESSIONS sessions stopped by a stop condition (default 100000), and
  *   BENCH_STOP_API_SAMPLE further ones stopped through the API, one add-tag request each (default 5000)
@@ -42,6 +43,7 @@ const http = {
   role: (env.BENCH_HTTP_ROLE === 'start' ? 'start' : 'api') as 'api' | 'start',
 };
 const executeConnections = Number(env.BENCH_EXECUTE_CONNECTIONS ?? 10);
+const rounds = Math.max(1, Math.floor(Number(env.BENCH_ROUNDS ?? 3)) || 1);
 
 const allScenarios = ['drip', 'peers', 'steady', 'claim', 'http', 'execute', 'stop'] as const;
 type Scenario = (typeof allScenarios)[number];
@@ -106,8 +108,8 @@ const stops: StopFigures[] = [];
 
 const workersFor = (dialect: Dialect) => (dialect === 'postgres' ? 2 : 1);
 
-// The drip: Nudge in each sandbox mode; with the peers, at least the inline mode they are compared with.
-const deliveries = scenarios.has('drip') ? (['inline', 'dispatch'] as const) : scenarios.has('peers') ? (['inline'] as const) : [];
+// The drip: Nudge in each sandbox mode.
+const deliveries = scenarios.has('drip') ? (['inline', 'dispatch'] as const) : [];
 for (const dialect of dialects) {
   for (const delivery of deliveries) {
     const workers = workersFor(dialect);
@@ -121,20 +123,55 @@ for (const dialect of dialects) {
   }
 }
 
+/** Nudge's inline drip as a row of the peers' table. */
+function asDripFigures(f: EngineFigures): DripFigures {
+  return {
+    system: `Nudge on ${f.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'} (${f.workers} worker${f.workers > 1 ? 's' : ''})`,
+    contacts: f.contacts,
+    enrollmentsPerSecond: f.enrollmentsPerSecond,
+    stepsPerSecond: f.stepsPerSecond,
+    runSeconds: f.runSeconds,
+    timerLatenessP50Ms: f.timerLatenessP50Ms,
+    timerLatenessP99Ms: f.timerLatenessP99Ms,
+    peakRssBytes: f.peakRssBytes,
+    failure: f.failure,
+  };
+}
+
+// The peers: Nudge's inline drip, BullMQ and graphile-worker back to back, `rounds` times,
+// each round starting from the next system, so that a neighbour's load on a shared
+// machine falls on all of them alike and the medians compare like with like.
+interface PeerSystem {
+  key: string;
+  label: string;
+  run: () => Promise<DripFigures>;
+}
+const peerSystems: PeerSystem[] = [];
+const peerRounds: Array<Map<string, DripFigures>> = [];
 if (scenarios.has('peers')) {
   if (!pgUp) unavailable.push('peers: they record messages in PostgreSQL, which is unreachable');
   else {
-    if (redisUp) {
-      const figures = await timed(`peers: BullMQ, ${contacts} contacts`, () => runInChild<DripFigures>('bullmq', { adminUrl, contacts }));
-      if (figures) {
-        check('peer BullMQ', figures.failure);
-        peers.push(figures);
+    for (const dialect of dialects) {
+      const workers = workersFor(dialect);
+      peerSystems.push({
+        key: `nudge-${dialect}`,
+        label: `Nudge, ${contacts} contacts on ${dialect}, sandbox inline`,
+        run: async () => asDripFigures(await runInChild<EngineFigures>('drip', { dialect, adminUrl, contacts, workers, delivery: 'inline' })),
+      });
+    }
+    if (redisUp) peerSystems.push({ key: 'bullmq', label: `BullMQ, ${contacts} contacts`, run: () => runInChild<DripFigures>('bullmq', { adminUrl, contacts }) });
+    else unavailable.push('peers: BullMQ skipped, no Redis at BENCH_REDIS_HOST:BENCH_REDIS_PORT (default 127.0.0.1:6379)');
+    peerSystems.push({ key: 'graphile', label: `graphile-worker, ${contacts} contacts`, run: () => runInChild<DripFigures>('graphile', { adminUrl, contacts }) });
+    for (let round = 0; round < rounds; round += 1) {
+      const results = new Map<string, DripFigures>();
+      for (const system of roundOrder(peerSystems, round)) {
+        const figures = await timed(`peers, round ${round + 1} of ${rounds}: ${system.label}`, system.run);
+        if (figures) {
+          check(`peers round ${round + 1} ${system.label}`, figures.failure);
+          results.set(system.key, figures);
+        }
       }
-    } else unavailable.push('peers: BullMQ skipped, no Redis at BENCH_REDIS_HOST:BENCH_REDIS_PORT (default 127.0.0.1:6379)');
-    const figures = await timed(`peers: graphile-worker, ${contacts} contacts`, () => runInChild<DripFigures>('graphile', { adminUrl, contacts }));
-    if (figures) {
-      check('peer graphile-worker', figures.failure);
-      peers.push(figures);
+      peerRounds.push(results);
     }
   }
 }
@@ -206,26 +243,34 @@ if (engine.length > 0) {
   );
 }
 
-if (peers.length > 0) {
-  const nudge = (dialect: Dialect): DripFigures | undefined => {
-    const f = engine.find((e) => e.dialect === dialect && e.delivery === 'inline');
-    return f && {
-      system: `Nudge on ${dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'} (${f.workers} worker${f.workers > 1 ? 's' : ''})`,
-      contacts: f.contacts,
-      enrollmentsPerSecond: f.enrollmentsPerSecond,
-      stepsPerSecond: f.stepsPerSecond,
-      runSeconds: f.runSeconds,
-      timerLatenessP50Ms: f.timerLatenessP50Ms,
-      timerLatenessP99Ms: f.timerLatenessP99Ms,
-      peakRssBytes: f.peakRssBytes,
-      failure: f.failure,
-    };
+if (peerRounds.length > 0) {
+  const isNudge = (key: string) => key.startsWith('nudge-');
+  const peerKeys = peerSystems.map((p) => p.key).filter((k) => !isNudge(k));
+  const vsFaster = (round: Map<string, DripFigures>, key: string) => {
+    const r = ratioToFastest(round.get(key), peerKeys.map((k) => round.get(k)).filter((f): f is DripFigures => f !== undefined));
+    return r === null ? null : Math.round(r * 100) / 100;
   };
-  const sqlite = nudge('sqlite');
-  const postgres = nudge('postgres');
+  log(`\nThe drip with and without Nudge, ${rounds} round${rounds > 1 ? 's' : ''} (steps/s; each round starts from the next system)`);
+  console.table(
+    peerRounds.map((round, i) => ({
+      round: i + 1,
+      first: peerSystems[i % peerSystems.length]!.key,
+      ...Object.fromEntries(peerSystems.map((p) => [round.get(p.key)?.system ?? p.key, round.get(p.key)?.stepsPerSecond ?? '–'])),
+      ...Object.fromEntries(dialects.filter((d) => round.has(`nudge-${d}`)).map((d) => [`${d} ÷ faster peer`, vsFaster(round, `nudge-${d}`) ?? '–'])),
+    })),
+  );
+
+  const summary = new Map<string, DripFigures>();
+  for (const p of peerSystems) {
+    const runs = peerRounds.map((r) => r.get(p.key)).filter((f): f is DripFigures => f !== undefined);
+    if (runs.length > 0) summary.set(p.key, medianFigures(runs));
+  }
+  const sqlite = summary.get('nudge-sqlite');
+  const postgres = summary.get('nudge-postgres');
+  peers.push(...peerKeys.map((k) => summary.get(k)).filter((f): f is DripFigures => f !== undefined));
   const rows = [sqlite, postgres, ...peers].filter((r): r is DripFigures => r !== undefined);
   const both = (value: number, pick: (f: DripFigures) => number) => `${ratio(value, sqlite && pick(sqlite))} / ${ratio(value, postgres && pick(postgres))}`;
-  log(`\nThe same drip without Nudge (${contacts} contacts, messages recorded in PostgreSQL), against Nudge (sandbox inline). Ratios: ÷ Nudge on SQLite / ÷ Nudge on PostgreSQL`);
+  log(`\nThe same drip without Nudge (${contacts} contacts, messages recorded in PostgreSQL), against Nudge (sandbox inline): the median of each figure over the ${rounds} round${rounds > 1 ? 's' : ''}. Ratios: ÷ Nudge on SQLite / ÷ Nudge on PostgreSQL`);
   console.table(
     rows.map((f) => ({
       system: f.system,
@@ -242,6 +287,13 @@ if (peers.length > 0) {
     })),
   );
   for (const f of peers) if (f.note) log(`  ${f.system}: ${f.note}`);
+  for (const d of dialects) {
+    const byRound = peerRounds.map((r) => vsFaster(r, `nudge-${d}`)).filter((r): r is number => r !== null);
+    const ofMedians = ratioToFastest(summary.get(`nudge-${d}`), peers);
+    if (byRound.length > 0 && ofMedians !== null) {
+      log(`  Nudge on ${d} ÷ the faster peer, round by round: ${byRound.map((r) => `${r.toFixed(2)}×`).join(', ')}; median ${median(byRound.map((r) => r * 100)) / 100}×; of the medians ${ofMedians.toFixed(2)}×.`);
+    }
+  }
   const ceiling = ceilingNote(contacts, dripDelayMs, sqlite, peers);
   if (ceiling) log(`  ${ceiling}`);
 }

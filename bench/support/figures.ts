@@ -46,3 +46,50 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function seconds(ms: number): number {
   return Math.round(ms / 10) / 100;
 }
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);
+}
+
+/**
+ * One system's figures over several rounds: the median of each figure, so one round
+ * slowed by a neighbour on a shared machine does not decide the comparison. A failed
+ * check in any round is the summary's failure.
+ */
+export function medianFigures(runs: readonly DripFigures[]): DripFigures {
+  const first = runs[0];
+  if (!first) throw new Error('medianFigures needs at least one run');
+  const of = (pick: (f: DripFigures) => number) => median(runs.map(pick));
+  const failures = runs.map((r, i) => (r.failure === null ? null : `round ${i + 1}: ${r.failure}`)).filter((f): f is string => f !== null);
+  return {
+    system: first.system,
+    contacts: first.contacts,
+    enrollmentsPerSecond: of((f) => f.enrollmentsPerSecond),
+    stepsPerSecond: of((f) => f.stepsPerSecond),
+    runSeconds: Math.round(of((f) => f.runSeconds * 100)) / 100,
+    timerLatenessP50Ms: of((f) => f.timerLatenessP50Ms),
+    timerLatenessP99Ms: of((f) => f.timerLatenessP99Ms),
+    peakRssBytes: of((f) => f.peakRssBytes),
+    failure: failures.length > 0 ? failures.join('; ') : null,
+    ...(first.note === undefined ? {} : { note: first.note }),
+  };
+}
+
+/**
+ * Round r runs the systems starting from the r-th (0-based), so none always runs first
+ * (on a fresh database and a cool machine) or last.
+ */
+export function roundOrder<T>(systems: readonly T[], round: number): T[] {
+  const n = systems.length;
+  return Array.from({ length: n }, (_, i) => systems[(round + i) % n]!);
+}
+
+/** The ratio of one system's steps/s to the faster of the others that passed their check, or null without one. */
+export function ratioToFastest(system: DripFigures | undefined, others: readonly DripFigures[]): number | null {
+  const ok = others.filter((p) => p.failure === null);
+  if (!system || system.failure !== null || ok.length === 0) return null;
+  return system.stepsPerSecond / Math.max(...ok.map((p) => p.stepsPerSecond));
+}
