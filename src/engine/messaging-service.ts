@@ -15,7 +15,7 @@ import { reportEngagement } from './automation.js';
 import type { Context } from './context.js';
 import { applyPendingStatuses } from './message-status.js';
 import { outcomeOf } from './send-outcome.js';
-import { takeOneSendSlot } from './send-rate-limit.js';
+import { rateWindowMs, takeOneSendSlot, tooLateFor } from './send-rate-limit.js';
 import { withTrackedLinks } from './link-tracking-service.js';
 
 /**
@@ -116,11 +116,19 @@ export async function queueDirectMessage(ctx: Context, input: DirectMessageInput
   const limit = registry.rateLimitFor?.(input.workspaceId, input.channel) ?? null;
   const claimed = await db.transaction().execute(async (trx) => {
     const stored = await insertOnce(trx, ctx, row);
-    if (stored.id !== id) return { stored, claim: null };
-    if (limit && !(await takeOneSendSlot(ctx, trx, limit))) return { stored, claim: null };
-    return { stored, claim: await messagesRepo.claimMessageById(trx, dialect, id, now, leaseMs, ctx.config.sendConfirmWindowMs) };
+    if (stored.id !== id) return { stored, claim: null, slotWindow: null };
+    const slotWindow = limit ? await takeOneSendSlot(ctx, trx, limit) : null;
+    if (limit && slotWindow === null) return { stored, claim: null, slotWindow };
+    return { stored, claim: await messagesRepo.claimMessageById(trx, dialect, id, now, leaseMs, ctx.config.sendConfirmWindowMs), slotWindow };
   });
   if (claimed.stored.id !== id) return outcomeView(claimed.stored);
+  const committed = ctx.clock.now();
+  if (claimed.claim && claimed.slotWindow !== null && tooLateFor(claimed.slotWindow, committed)) {
+    // The commit lasted into the end of the slot's second: sent now, the message would count
+    // against the next one on the provider's side. The dispatcher sends it in a second of its own.
+    await messagesRepo.releaseClaims(db, [id], Math.max(claimed.slotWindow + rateWindowMs, committed), committed);
+    claimed.claim = null;
+  }
   if (!claimed.claim) {
     // At the sender's rate limit, or already taken: the dispatcher sends it.
     ctx.wake.messages();

@@ -15,6 +15,16 @@ export const rateWindowMs = 1000;
 const windowTailMs = 100;
 
 /**
+ * Whether a slot taken in the window starting at `windowStart` came too late, read at
+ * `at`: in the window's tail or after it, where the send would reach the provider in the
+ * next second, on top of that second's own. Checked again after the slots' commit, which
+ * a loaded database can make last into the tail.
+ */
+export function tooLateFor(windowStart: number, at: number): boolean {
+  return windowStart + rateWindowMs - at <= windowTailMs;
+}
+
+/**
  * The dispatcher's hook for per-sender throughput limits (WhatsApp: 80 messages per
  * second per phone number by default), shared by every worker through `rate_buckets`.
  * Of the claimed messages, those whose sender has a limit take slots in the current
@@ -41,29 +51,38 @@ export async function limitSendRate(ctx: Context, registry: ChannelRegistry, cla
   const now = ctx.clock.now();
   const windowStart = Math.floor(now / rateWindowMs) * rateWindowMs;
   const nextWindow = windowStart + rateWindowMs;
-  const inTail = nextWindow - now <= windowTailMs;
+  const inTail = tooLateFor(windowStart, now);
   const deferred: string[] = [];
+  const granted: MessageRow[] = [];
   await db.transaction().execute(async (trx) => {
     // Keys in one order in every worker, so two workers never wait on each other's rows crosswise.
     for (const key of [...groups.keys()].sort()) {
       const group = groups.get(key)!;
-      const granted = inTail ? 0 : await takeRateSlots(trx, dialect, key, windowStart, group.rows.length, group.perSecond);
-      allowed.push(...group.rows.slice(0, granted));
-      deferred.push(...group.rows.slice(granted).map((r) => r.id));
+      const slots = inTail ? 0 : await takeRateSlots(trx, dialect, key, windowStart, group.rows.length, group.perSecond);
+      granted.push(...group.rows.slice(0, slots));
+      deferred.push(...group.rows.slice(slots).map((r) => r.id));
     }
     await messagesRepo.releaseClaims(trx, deferred, nextWindow, now);
   });
-  return allowed;
+  // The slots count against the window they were taken in. When taking them lasted into
+  // its tail, the sends wait for a window of their own instead, and the slots stay unused.
+  const after = ctx.clock.now();
+  if (granted.length > 0 && tooLateFor(windowStart, after)) {
+    await messagesRepo.releaseClaims(db, granted.map((m) => m.id), Math.max(nextWindow, after), after);
+    return allowed;
+  }
+  return [...allowed, ...granted];
 }
 
 /**
  * Takes one slot for a single message sent at once (a direct API send), in the
- * caller's transaction. False when the sender is at its limit: the message is then
- * left to the dispatcher.
+ * caller's transaction. Answers the start of the window the slot counts in, or null when
+ * the sender is at its limit: the message is then left to the dispatcher. After the
+ * commit the caller checks `tooLateFor` that window before it sends.
  */
-export async function takeOneSendSlot(ctx: Context, trx: Parameters<typeof takeRateSlots>[0], limit: { key: string; perSecond: number }): Promise<boolean> {
+export async function takeOneSendSlot(ctx: Context, trx: Parameters<typeof takeRateSlots>[0], limit: { key: string; perSecond: number }): Promise<number | null> {
   const now = ctx.clock.now();
   const windowStart = Math.floor(now / rateWindowMs) * rateWindowMs;
-  if (windowStart + rateWindowMs - now <= windowTailMs) return false;
-  return (await takeRateSlots(trx, ctx.database.dialect, limit.key, windowStart, 1, limit.perSecond)) === 1;
+  if (tooLateFor(windowStart, now)) return null;
+  return (await takeRateSlots(trx, ctx.database.dialect, limit.key, windowStart, 1, limit.perSecond)) === 1 ? windowStart : null;
 }

@@ -8,7 +8,10 @@ import { setProviderSettings } from '../../src/engine/provider-settings-service.
 import { Worker } from '../../src/engine/worker.js';
 import { newId } from '../../src/domain/ids.js';
 import { openDatabase } from '../../src/store/database.js';
-import { insertMessages } from '../../src/store/message-repository.js';
+import { claimDueMessages, insertMessages } from '../../src/store/message-repository.js';
+import { limitSendRate } from '../../src/engine/send-rate-limit.js';
+import { queueDirectMessage } from '../../src/engine/messaging-service.js';
+import type { Clock } from '../../src/domain/clock.js';
 import { createTestContext } from '../support/app.js';
 import { dialects } from '../support/databases.js';
 
@@ -79,6 +82,115 @@ describe.each(dialects)('the shared per-number WhatsApp rate limit on %s', (dial
       await registryA.close();
       await registryB.close();
       if (otherDatabase !== ctx.database) await otherDatabase.close();
+      await ctx.database.close();
+    }
+  });
+
+  it('holds back the sends whose slots were taken too late in their second, so they cannot land in the next one', async () => {
+    const limit = 10;
+    const second = Date.UTC(2026, 5, 1, 9, 0, 0);
+    // limitSendRate reads the clock before it takes the slots and again after their commit:
+    // each case says where in the second those two readings fall.
+    const readings: number[] = [];
+    const clock: Clock = { now: () => readings.shift() ?? second };
+    const ctx = await createTestContext(dialect, { clock, env: { NUDGE_WHATSAPP_RATE_PER_SECOND: String(limit) } });
+    const registry = ctx.channels as SettingsChannelRegistry;
+    registry.registerProvider('whatsapp-cloud', () => ({ provider: 'whatsapp-cloud', send: async () => ({ ok: true, providerMessageId: 'wamid.x', status: 'sent' }) }));
+    try {
+      const ws = await createWorkspace(ctx, 'Late slots');
+      await setProviderSettings(ctx, ws.id, 'whatsapp', { phone_number_id: '106540352242923', access_token: 'token' });
+      await registry.refresh();
+      const { contact } = await findOrCreateContactByPhone(ctx, ws.id, '+14155550302', { source: 'api', optedIn: true });
+      const claim = async (count: number, at: number) => {
+        const ids = Array.from({ length: count }, (_, i) => newId(at + i));
+        await insertMessages(
+          { db: ctx.database.db, raw: ctx.database.sqlite },
+          ids.map((id) => ({
+            id, workspace_id: ws.id, contact_id: contact.id, session_id: null, definition_id: null, node_id: null, dedupe_key: null,
+            direction: 'outbound' as const, channel: 'whatsapp' as const, provider: 'whatsapp-cloud', recipient: contact.phone, kind: 'text',
+            content: JSON.stringify({ kind: 'text', text: 'hi' }), marketing: 0, status: 'queued', provider_message_id: null,
+            error_code: null, error_message: null, attempts: 0, next_attempt_at: at, lease_until: null, on_failure: 'continue',
+            created_at: at, updated_at: at, sent_at: null, delivered_at: null, read_at: null, failed_at: null,
+          })),
+        );
+        return ctx.database.db.transaction().execute((trx) => claimDueMessages(trx, ctx.database.sqlite, dialect, at, 100, 30_000));
+      };
+      const stored = (ids: string[]) => ctx.database.db.selectFrom('messages').select(['status', 'attempts', 'next_attempt_at']).where('id', 'in', ids).execute();
+
+      // Taken at 500 ms and committed at 600 ms: sent now.
+      const onTime = await claim(4, second + 500);
+      readings.push(second + 500, second + 600);
+      expect((await limitSendRate(ctx, registry, onTime)).map((m) => m.id).sort()).toEqual(onTime.map((m) => m.id).sort());
+
+      // Taken at 700 ms, committed at 950 ms (in the last 100 ms of the second): held back to the
+      // next second without an attempt counted, their slots in this second left unused.
+      const late = await claim(3, second + 700);
+      readings.push(second + 700, second + 950);
+      expect(await limitSendRate(ctx, registry, late)).toEqual([]);
+      expect(await stored(late.map((m) => m.id))).toEqual(late.map(() => ({ status: 'queued', attempts: 0, next_attempt_at: second + 1000 })));
+
+      // Committed after the second had ended: due again at once, in the second it is now.
+      const overdue = await claim(2, second + 800);
+      readings.push(second + 800, second + 1_250);
+      expect(await limitSendRate(ctx, registry, overdue)).toEqual([]);
+      expect(await stored(overdue.map((m) => m.id))).toEqual(overdue.map(() => ({ status: 'queued', attempts: 0, next_attempt_at: second + 1_250 })));
+
+      const buckets = await ctx.database.db.selectFrom('rate_buckets').select(['window_start', 'count']).where('key', '=', 'whatsapp:106540352242923').execute();
+      expect(buckets.map((b) => ({ window_start: Number(b.window_start), count: Number(b.count) }))).toEqual([{ window_start: second, count: 9 }]);
+    } finally {
+      await registry.close();
+      await ctx.database.close();
+    }
+  });
+
+  it('never sends a direct message whose slot was taken in a second that ended before its commit', async () => {
+    const second = Date.UTC(2026, 5, 1, 10, 0, 0);
+    // The clock reads 700 ms into the second, then jumps to 950 ms (its last 100 ms) after
+    // `jumpAfter` readings; each send moves the jump one reading later, so that in turn it
+    // falls before the slot is taken, between the slot and the send, and after the send.
+    let readings = 0;
+    let jumpAfter = 0;
+    const clock: Clock = { now: () => (readings++ < jumpAfter ? second + 700 : second + 950) };
+    const ctx = await createTestContext(dialect, { clock, env: { NUDGE_WHATSAPP_RATE_PER_SECOND: '80' } });
+    const registry = ctx.channels as SettingsChannelRegistry;
+    const sent: string[] = [];
+    registry.registerProvider('whatsapp-cloud', () => ({
+      provider: 'whatsapp-cloud',
+      send: async (m: OutboundMessage) => {
+        sent.push(m.id);
+        return { ok: true, providerMessageId: `wamid.${m.id}`, status: 'sent' };
+      },
+    }));
+    try {
+      const ws = await createWorkspace(ctx, 'Direct late');
+      await setProviderSettings(ctx, ws.id, 'whatsapp', { phone_number_id: '106540352242924', access_token: 'token' });
+      await registry.refresh();
+      const { contact } = await findOrCreateContactByPhone(ctx, ws.id, '+14155550303', { source: 'api', optedIn: true });
+      const slots = async () => Number((await ctx.database.db.selectFrom('rate_buckets').select('count').where('key', '=', 'whatsapp:106540352242924').where('window_start', '=', second).executeTakeFirst())?.count ?? 0);
+      const outcomes = new Set<string>();
+      for (jumpAfter = 0; jumpAfter <= 12; jumpAfter += 1) {
+        readings = 0;
+        const before = await slots();
+        const outcome = await queueDirectMessage(ctx, { workspaceId: ws.id, contactId: contact.id, channel: 'whatsapp', content: { kind: 'text', text: `try ${jumpAfter}` }, marketing: false });
+        const slotTaken = (await slots()) - before;
+        const row = await ctx.database.db.selectFrom('messages').select(['status', 'attempts', 'next_attempt_at']).where('id', '=', outcome.messageId).executeTakeFirstOrThrow();
+        if (sent.includes(outcome.messageId)) {
+          expect(slotTaken).toBe(1);
+          outcomes.add('sent');
+        } else if (slotTaken === 0) {
+          // Refused before a slot was taken: in the tail already. The dispatcher sends it.
+          expect(row).toMatchObject({ status: 'queued', attempts: 0 });
+          outcomes.add('refused');
+        } else {
+          // A slot taken at 700 ms, the commit seen at 950 ms: held back to the next second.
+          expect(row).toEqual({ status: 'queued', attempts: 0, next_attempt_at: second + 1000 });
+          expect(outcome.status).toBe('queued');
+          outcomes.add('held back');
+        }
+      }
+      expect([...outcomes].sort()).toEqual(['held back', 'refused', 'sent']);
+    } finally {
+      await registry.close();
       await ctx.database.close();
     }
   });
