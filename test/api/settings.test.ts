@@ -157,8 +157,9 @@ describe.each(dialects)('the settings channel registry on %s', (dialect) => {
       built.push({ phoneNumberId: config.phone_number_id, token: secrets.access_token! });
       return { provider: 'whatsapp-cloud', send: async () => ({ ok: true, providerMessageId: 'wamid.fake' }) };
     };
-    // A second registry stands for another process: it sees the change only after its TTL.
-    const elsewhere = new SettingsChannelRegistry({ database: ctx.database, secretKey: ctx.secretKey, log: ctx.log, publicUrl: 'http://localhost', timeoutMs: 1000, whatsappRatePerSecond: 80, ttlMs: 100 });
+    // A second registry stands for another process: it sees the change only after its TTL,
+    // long enough that the steps before "still within its TTL" never outlast it on a loaded machine.
+    const elsewhere = new SettingsChannelRegistry({ database: ctx.database, secretKey: ctx.secretKey, log: ctx.log, publicUrl: 'http://localhost', timeoutMs: 1000, whatsappRatePerSecond: 80, ttlMs: 1000 });
     elsewhere.registerProvider('whatsapp-cloud', fake);
     const here = ctx.channels as SettingsChannelRegistry;
     here.registerProvider('whatsapp-cloud', fake);
@@ -183,7 +184,7 @@ describe.each(dialects)('the settings channel registry on %s', (dialect) => {
 
       await elsewhere.refresh();
       expect(elsewhere.providerFor(ws.id, 'whatsapp')).toBe('sandbox'); // still within its TTL
-      await new Promise((r) => setTimeout(r, 150));
+      await new Promise((r) => setTimeout(r, 1050));
       await elsewhere.refresh();
       expect(elsewhere.providerFor(ws.id, 'whatsapp')).toBe('whatsapp-cloud');
 

@@ -10,7 +10,8 @@ describe.each(dialects)('webhook subscription routes on %s', (dialect) => {
   let receiver: WebhookReceiver;
   const clock = new ManualClock(Date.UTC(2026, 4, 7, 8, 0, 0));
   beforeAll(async () => {
-    t = await createTestApp(dialect, { clock, env: { NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '300' } });
+    // No test here hangs the receiver: a timeout long enough never to fire on a loaded machine.
+    t = await createTestApp(dialect, { clock, env: { NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '5000' } });
     receiver = await new WebhookReceiver().start();
   });
   afterAll(async () => {

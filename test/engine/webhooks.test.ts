@@ -29,7 +29,9 @@ describe.each(dialects)('outbound webhooks on %s', (dialect) => {
   const receivers: WebhookReceiver[] = [];
   let phone = 0;
   beforeAll(async () => {
-    t = await createTestApp(dialect, { clock, env: { NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '300' } });
+    // Long enough that a delivery to the local receiver never times out on a loaded machine;
+    // the one test that hangs the receiver waits this out once.
+    t = await createTestApp(dialect, { clock, env: { NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '2000' } });
   });
   afterEach(async () => {
     // Each test subscribes afresh: remove what the previous one left.
@@ -376,7 +378,7 @@ describe.each(dialects)('outbound webhooks on %s', (dialect) => {
   });
 
   it('announces the dispatcher’s send results', async () => {
-    const dispatching = await createTestApp(dialect, { clock, env: { NUDGE_SANDBOX_DELIVERY: 'dispatch', NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '300' } });
+    const dispatching = await createTestApp(dialect, { clock, env: { NUDGE_SANDBOX_DELIVERY: 'dispatch', NUDGE_WEBHOOK_DELIVERY_TIMEOUT_MS: '5000' } });
     try {
       const r = await receiver();
       const created = await createSubscription(dispatching.ctx, dispatching.workspaceId, { url: r.url, events: ['message.status.*'] });

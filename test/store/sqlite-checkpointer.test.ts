@@ -35,8 +35,9 @@ describe('SQLite checkpoints on a background thread', () => {
       })();
     }
     // The commits went to the WAL only; the database file grows once the thread has checkpointed them.
+    // The thread may have copied part of them while the loop ran, so wait for all of it, not for any growth.
     const deadline = Date.now() + 10_000;
-    while (statSync(file).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (statSync(file).size <= before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(statSync(file).size).toBeGreaterThan(before + 1_000_000);
     const count = database.sqlite!.prepare('select count(*) as n from workspaces').get() as { n: number };
     expect(count.n).toBe(10_000);
