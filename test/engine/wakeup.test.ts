@@ -24,7 +24,7 @@ describe.each(dialects.filter((d) => d === 'postgres'))('wake-ups across process
     await ctx.database.close();
   });
 
-  it('starts an enrollment made elsewhere within a second, long before the next poll', async () => {
+  it('starts an enrollment made elsewhere at once, long before the next poll', async () => {
     const workspaceId = (await createWorkspace(ctx, 'Wake')).id;
     const sequence = await createDefinition(ctx, workspaceId, 'sequence', { name: 'Now', steps: [{ type: 'sms', text: 'right away' }] });
     await publishDefinition(ctx, workspaceId, 'sequence', sequence.id);
@@ -46,9 +46,10 @@ describe.each(dialects.filter((d) => d === 'postgres'))('wake-ups across process
     for (;;) {
       const message = await ctx.database.db.selectFrom('messages').select(['status']).where('session_id', '=', outcome.sessionId).executeTakeFirst();
       if (message?.status === 'delivered') break;
-      if (Date.now() - started > 5000) throw new Error('the worker was not woken: nothing sent within 5 s');
+      // Well under the 60 s poll, so only a wake-up can explain it, with room for a loaded machine.
+      if (Date.now() - started > 15_000) throw new Error('the worker was not woken: nothing sent within 15 s');
       await sleep(50);
     }
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(Date.now() - started).toBeLessThan(15_000);
   }, 40_000);
 });
