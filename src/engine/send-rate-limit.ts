@@ -65,9 +65,12 @@ export async function limitSendRate(ctx: Context, registry: ChannelRegistry, cla
     await messagesRepo.releaseClaims(trx, deferred, nextWindow, now);
   });
   // The slots count against the window they were taken in. When taking them lasted into
-  // its tail, the sends wait for a window of their own instead, and the slots stay unused.
+  // its tail, the sends wait for a window of their own instead, and the slots stay unused;
+  // unless taking them took so long that no window could hold it, where waiting would
+  // only starve the messages.
   const after = ctx.clock.now();
-  if (granted.length > 0 && tooLateFor(windowStart, after)) {
+  const retryCouldFit = after - now < rateWindowMs - windowTailMs;
+  if (granted.length > 0 && tooLateFor(windowStart, after) && retryCouldFit) {
     await messagesRepo.releaseClaims(db, granted.map((m) => m.id), Math.max(nextWindow, after), after);
     return allowed;
   }
