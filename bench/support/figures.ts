@@ -28,9 +28,8 @@ export function dripCeiling(contacts: number, delayMs: number): number {
  * how much of the ceiling twice the faster peer is, and how much Nudge ran at.
  */
 export function ceilingNote(contacts: number, delayMs: number, nudgeSqlite: DripFigures | undefined, peers: readonly DripFigures[]): string | null {
-  const ok = peers.filter((p) => p.failure === null);
-  if (ok.length === 0) return null;
-  const fastest = ok.reduce((a, b) => (b.stepsPerSecond > a.stepsPerSecond ? b : a));
+  const fastest = fastestPassed(peers);
+  if (!fastest) return null;
   const ceiling = dripCeiling(contacts, delayMs);
   const share = (v: number) => `${Math.round((100 * v) / ceiling)} %`;
   const twice = 2 * fastest.stepsPerSecond;
@@ -87,9 +86,14 @@ export function roundOrder<T>(systems: readonly T[], round: number): T[] {
   return Array.from({ length: n }, (_, i) => systems[(round + i) % n]!);
 }
 
+/** The system with the most steps/s among those that passed their check. */
+function fastestPassed(systems: readonly DripFigures[]): DripFigures | undefined {
+  return systems.filter((p) => p.failure === null).reduce<DripFigures | undefined>((a, b) => (a && a.stepsPerSecond >= b.stepsPerSecond ? a : b), undefined);
+}
+
 /** The ratio of one system's steps/s to the faster of the others that passed their check, or null without one. */
 export function ratioToFastest(system: DripFigures | undefined, others: readonly DripFigures[]): number | null {
-  const ok = others.filter((p) => p.failure === null);
-  if (!system || system.failure !== null || ok.length === 0) return null;
-  return system.stepsPerSecond / Math.max(...ok.map((p) => p.stepsPerSecond));
+  const fastest = fastestPassed(others);
+  if (!system || system.failure !== null || !fastest) return null;
+  return system.stepsPerSecond / fastest.stepsPerSecond;
 }
