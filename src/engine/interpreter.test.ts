@@ -55,6 +55,25 @@ describe('interpreter', () => {
     expect(sent.messages[0]?.content).toEqual({ kind: 'text', text: 'Ada/Ada Lovelace pro' });
   });
 
+  it('renders the session tags, and leaves the state it was given as it was', () => {
+    const graph: Graph = {
+      entry: 'm',
+      nodes: [
+        { id: 'm', type: 'send_message', channel: 'sms', content: { text: '{{session.id}} {{session.started_at}}' } },
+        { id: 'wait', type: 'delay', duration: { hours: 1 } },
+      ],
+      edges: [{ from: 'm', to: 'wait' }],
+    };
+    const given: SessionState = { visits: { m: 1 }, webhook: { order: { ok: true, status: 200, body: { items: [1] } } } };
+    const input = { ...session(graph, given), created_at: Date.UTC(2026, 0, 2, 3, 4, 5) };
+    const sent = advanceSession(compileGraph(graph), input, contact, env(Date.UTC(2026, 0, 3)));
+    expect(sent.messages[0]?.content).toEqual({ kind: 'text', text: 's1 2026-01-02T03:04:05.000Z' });
+    expect(sent.state.visits).toEqual({ m: 2, wait: 1 });
+    expect(sent.state.wait?.node).toBe('wait');
+    expect(given).toEqual({ visits: { m: 1 }, webhook: { order: { ok: true, status: 200, body: { items: [1] } } } });
+    expect(sent.state.webhook).not.toBe(given.webhook);
+  });
+
   const coupon: Graph = {
     entry: 'coupon',
     nodes: [

@@ -14,6 +14,7 @@ import {
   type WebhookNode,
 } from '../domain/definition.js';
 import { renderEmail } from '../domain/email-render.js';
+import { cloneJson } from '../domain/json.js';
 import { newDiscountCode } from '../domain/discount-code.js';
 import type { DiscountSpec } from '../domain/discount-spec.js';
 import { isInsideServiceWindow, needsServiceWindow, outsideWindowCode, outsideWindowMessage } from '../domain/service-window.js';
@@ -231,7 +232,7 @@ export function advanceSession(
   contact: ContactSnapshot,
   env: AdvanceEnvironment,
 ): AdvanceResult {
-  const state: SessionState = structuredClone(session.state);
+  const state: SessionState = cloneJson(session.state);
   state.visits ??= {};
   const tags = new Set([...env.tags].map((t) => t.toLowerCase()));
   const contactFields = contactScope(contact);
