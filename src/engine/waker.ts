@@ -89,6 +89,8 @@ export class PostgresWakeListener {
     private readonly waker: LocalWaker,
     private readonly log: Logger,
     private readonly lookups: Pick<LookupCache<unknown, unknown>, 'changed' | 'listen' | 'deafen'> | null = null,
+    /** How long to wait before connecting again after the connection was lost or refused. */
+    private readonly reconnectDelayMs = 1000,
   ) {}
 
   async start(): Promise<void> {
@@ -131,12 +133,12 @@ export class PostgresWakeListener {
     this.lookups?.listen();
   }
 
-  /** Connects again in a second, and again after every failure, until stopped. */
+  /** Connects again after `reconnectDelayMs`, and again after every failure, until stopped. */
   private retry(): void {
     setTimeout(() => {
       if (this.closed) return;
       this.start().catch(() => this.retry());
-    }, 1000).unref();
+    }, this.reconnectDelayMs).unref();
   }
 
   async stop(): Promise<void> {

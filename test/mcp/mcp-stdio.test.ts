@@ -97,11 +97,10 @@ describe.each(dialects)('nudge mcp over stdio (%s)', (dialect) => {
       expect(revoked.isError).toBe(true);
       expect(JSON.parse(text(revoked))).toMatchObject({ code: 'unauthorized' });
     } finally {
-      const closing = Date.now();
+      // The client closes our stdin and waits 2 s for the process to exit by itself before it
+      // sends SIGTERM, and does not say which happened: the piped tests below prove the exit
+      // on end of input (status 0, which a signalled process does not have), without a clock.
       await client.close();
-      // The client closes our stdin and waits 2 s for the process to exit by itself
-      // before it sends SIGTERM: a process that ignored the end of its input takes longer.
-      expect(Date.now() - closing).toBeLessThan(1_800);
     }
     expect(processGone(pid)).toBe(true);
     expect(protocolErrors).toEqual([]);
