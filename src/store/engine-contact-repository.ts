@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Selectable } from 'kysely';
-import { insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
+import { insertRowsReturningIds, preparedQuery, selectRows, updateRows, type BulkTarget } from './batch.js';
 import type { Db } from './database.js';
 import { rememberAutomationVersion } from './automation-versions-read.js';
 import { buildSearchText, tagKey } from '../domain/contact.js';
@@ -33,7 +33,7 @@ export async function loadContactSnapshots(target: BulkTarget, ids: string[]): P
   const out = new Map<string, SnapshotRow>();
   if (ids.length === 0) return out;
   if (target.raw) {
-    const rows = preparedQuery(target.raw, `select ${snapshotColumns.join(', ')} from contacts where id in (select value from json_each(?))`).all(JSON.stringify(ids)) as SnapshotRow[];
+    const rows = selectRows<SnapshotRow>(target.raw, `select ${snapshotColumns.join(', ')} from contacts where id in (select value from json_each(?))`, snapshotColumns, JSON.stringify(ids));
     for (const row of rows) out.set(row.id, row);
     return out;
   }

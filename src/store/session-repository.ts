@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, Dialect } from './database.js';
 import type BetterSqlite3 from 'better-sqlite3';
-import { extractorFor, insertRows, insertRowsReturningIds, preparedQuery, updateRows, type BulkTarget } from './batch.js';
+import { extractorFor, insertRows, insertRowsReturningIds, preparedQuery, selectRows, updateRows, type BulkTarget } from './batch.js';
 import type { SessionStepTable, SessionTable } from './schema.js';
 
 export type SessionRow = Selectable<SessionTable>;
@@ -57,7 +57,7 @@ export async function findActiveSessionsOf(
  * add nothing to the cost.
  */
 export async function claimDueSessions(db: Db, dialect: Dialect, now: number, limit: number, raw: BulkTarget['raw'] = null): Promise<DueSession[]> {
-  if (raw) return preparedQuery(raw, `select ${dueColumns} from sessions where wake_at is not null and wake_at <= ? order by wake_at limit ?`).all(now, limit) as DueSession[];
+  if (raw) return selectRows<DueSession>(raw, `select ${dueColumns} from sessions where wake_at is not null and wake_at <= ? order by wake_at limit ?`, dueColumnList, now, limit);
   const lock = dialect === 'postgres' ? sql` for update skip locked` : sql``;
   const result = await sql<DueSession>`select ${sql.raw(dueColumns)} from sessions where wake_at is not null and wake_at <= ${now} order by wake_at limit ${limit}${lock}`.execute(db);
   return result.rows;
@@ -68,7 +68,8 @@ export type DueSession = Pick<
   SessionRow,
   'id' | 'workspace_id' | 'definition_id' | 'version_id' | 'kind' | 'contact_id' | 'status' | 'current_node' | 'expires_at' | 'context' | 'event' | 'state' | 'end_reason' | 'steps_run' | 'created_at'
 >;
-const dueColumns = 'id, workspace_id, definition_id, version_id, kind, contact_id, status, current_node, expires_at, context, event, state, end_reason, steps_run, created_at';
+const dueColumnList = ['id', 'workspace_id', 'definition_id', 'version_id', 'kind', 'contact_id', 'status', 'current_node', 'expires_at', 'context', 'event', 'state', 'end_reason', 'steps_run', 'created_at'] as const;
+const dueColumns = dueColumnList.join(', ');
 
 /** When the next session falls due (the smallest wake_at), or null when none waits. */
 export async function nextWakeAt(db: Db): Promise<number | null> {
