@@ -81,4 +81,25 @@ describe.each(dialects)('contact message counters on %s', (dialect) => {
       expect(Number(hotUpdates.hot)).toBe(25);
     }
   });
+
+  it('counts a batch whose contacts got different numbers of messages at different times', async () => {
+    const workspaceId = newId();
+    const now = Date.now();
+    await database.db.insertInto('workspaces').values({ id: workspaceId, name: 'Mixed', settings: '{}', created_at: now }).execute();
+    const ids = Array.from({ length: 12 }, () => newId());
+    await database.db
+      .insertInto('contacts')
+      .values(ids.map((id, i) => ({ id, workspace_id: workspaceId, phone: `+1415556${String(1000 + i)}`, metadata: '{}', source: 'api', search_text: '', total_messages: 0, last_message_at: i === 11 ? now + 100 : null, created_at: now, updated_at: now })))
+      .execute();
+    // Groups of several contacts (count 1 at now, count 2 at now + 1) and contacts alone in theirs;
+    // the last contact's newer last_message_at is kept.
+    const batch = new Map(ids.map((id, i) => [id, i < 6 ? { count: 1, at: now } : i < 9 ? { count: 2, at: now + 1 } : { count: i, at: now + i }]));
+    await database.db.transaction().execute((trx) => countMessagesOnContacts({ db: trx, raw: rawIn(database, trx) }, batch));
+    const rows = await database.db.selectFrom('contacts').select(['id', 'total_messages', 'last_message_at']).where('workspace_id', '=', workspaceId).execute();
+    const byId = new Map(rows.map((r) => [r.id, { total_messages: Number(r.total_messages), last_message_at: Number(r.last_message_at) }]));
+    for (const [i, id] of ids.entries()) {
+      const { count, at } = batch.get(id)!;
+      expect(byId.get(id)).toEqual({ total_messages: count, last_message_at: i === 11 ? now + 100 : at });
+    }
+  });
 });
