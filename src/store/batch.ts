@@ -30,8 +30,6 @@ export function preparedQuery(raw: BetterSqlite3.Database, source: string): Bett
   return prepared(raw, source);
 }
 
-const rawStatements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
-
 /**
  * Runs a SELECT prepared once per SQLite handle and returns its rows as objects of the
  * given columns, which must be the statement's columns in order. better-sqlite3 builds an
@@ -41,92 +39,70 @@ const rawStatements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqli
  * function compiled for the column list makes each object in one literal.
  */
 export function selectRows<T>(raw: BetterSqlite3.Database, source: string, columns: readonly string[], ...parameters: unknown[]): T[] {
-  let cache = rawStatements.get(raw);
-  if (!cache) {
-    cache = new Map();
-    rawStatements.set(raw, cache);
-  }
-  let statement = cache.get(source);
-  if (!statement) {
-    statement = raw.prepare(source).raw(true);
-    const names = statement.columns().map((c) => c.name);
-    if (names.join(',') !== columns.join(',')) throw new Error(`columns ${columns.join(', ')} do not match the statement's ${names.join(', ')}`);
-    cache.set(source, statement);
-  }
-  const build = builderFor(columns);
+  const statement = prepared(raw, source, columns);
+  const build = compiled('build', columns, (names) => new Function('a', `return { ${names.map((c, i) => `${c}: a[${i}]`).join(', ')} };`) as (values: unknown[]) => T);
   const rows = statement.all(...parameters) as unknown[][];
   const out = new Array<T>(rows.length);
-  for (let i = 0; i < rows.length; i += 1) out[i] = build(rows[i]!) as T;
+  for (let i = 0; i < rows.length; i += 1) out[i] = build(rows[i]!);
   return out;
 }
 
-type Builder = (values: unknown[]) => Record<string, unknown>;
-const builders = new Map<string, Builder>();
-
-/** A function that makes an object of the given columns from an array of their values. */
-function builderFor(columns: readonly string[]): Builder {
-  const key = columns.join('\u0000');
-  let build = builders.get(key);
-  if (!build) {
-    checkColumnNames(columns);
-    build = new Function('a', `return { ${columns.map((c, i) => `${c}: a[${i}]`).join(', ')} };`) as Builder;
-    builders.set(key, build);
-  }
-  return build;
-}
-
-type Writer = (row: Record<string, unknown>, into: unknown[], at: number) => void;
-const writers = new Map<string, Writer>();
-
-/** As extractorFor, but writes the values into `into` from index `at`, without an array per row. */
-function writerFor(columns: readonly string[]): Writer {
-  const key = columns.join('\u0000');
-  let write = writers.get(key);
-  if (!write) {
-    checkColumnNames(columns);
-    write = new Function('r', 'p', 'o', columns.map((c, i) => `p[o + ${i}] = r.${c} === undefined ? null : r.${c};`).join('\n')) as Writer;
-    writers.set(key, write);
-  }
-  return write;
-}
-
-function checkColumnNames(columns: readonly string[]): void {
-  for (const c of columns) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new Error(`unexpected column name ${c}`);
-}
-
-function prepared(raw: BetterSqlite3.Database, source: string): BetterSqlite3.Statement {
+/**
+ * A statement prepared once per SQLite handle. With `rawColumns`, in raw mode (rows as
+ * arrays), after checking that those are the statement's columns in order.
+ */
+function prepared(raw: BetterSqlite3.Database, source: string, rawColumns?: readonly string[]): BetterSqlite3.Statement {
   let cache = statements.get(raw);
   if (!cache) {
     cache = new Map();
     statements.set(raw, cache);
   }
-  let statement = cache.get(source);
+  const key = rawColumns ? `raw\u0000${source}` : source;
+  let statement = cache.get(key);
   if (!statement) {
     statement = raw.prepare(source);
-    cache.set(source, statement);
+    if (rawColumns) {
+      statement.raw(true);
+      const names = statement.columns().map((c) => c.name);
+      if (names.join(',') !== rawColumns.join(',')) throw new Error(`columns ${rawColumns.join(', ')} do not match the statement's ${names.join(', ')}`);
+    }
+    cache.set(key, statement);
   }
   return statement;
 }
 
-type Extractor = (row: Record<string, unknown>) => unknown[];
-const extractors = new Map<string, Extractor>();
+const functions = new Map<string, unknown>();
 
 /**
- * A function that lists a row's values in the given column order (undefined as null).
- * Reading `row[column]` with a variable key for thirty columns of five hundred rows was
- * a tenth of the scheduler's time; a function compiled for the column list reads each
- * property by a constant name, which the engine turns into a direct field load.
- * Column names come from the code (table shapes), never from input.
+ * A function compiled once per purpose and column list. Reading `row[column]` with a
+ * variable key for thirty columns of five hundred rows was a tenth of the scheduler's
+ * time; a function compiled for the column list reads each property by a constant name,
+ * which the engine turns into a direct field load. Column names come from the code
+ * (table shapes), never from input, and are checked all the same.
  */
-export function extractorFor(columns: readonly string[]): Extractor {
-  const key = columns.join('\u0000');
-  let extract = extractors.get(key);
-  if (!extract) {
-    checkColumnNames(columns);
-    extract = new Function('r', `return [${columns.map((c) => `r.${c} === undefined ? null : r.${c}`).join(', ')}];`) as Extractor;
-    extractors.set(key, extract);
+function compiled<F>(purpose: string, columns: readonly string[], make: (columns: readonly string[]) => F): F {
+  const key = `${purpose}\u0000${columns.join('\u0000')}`;
+  let fn = functions.get(key) as F | undefined;
+  if (!fn) {
+    for (const c of columns) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new Error(`unexpected column name ${c}`);
+    fn = make(columns);
+    functions.set(key, fn);
   }
-  return extract;
+  return fn;
+}
+
+type Extractor = (row: Record<string, unknown>) => unknown[];
+
+/** A function that lists a row's values in the given column order (undefined as null). */
+export function extractorFor(columns: readonly string[]): Extractor {
+  return compiled('extract', columns, (names) => new Function('r', `return [${names.map((c) => `r.${c} === undefined ? null : r.${c}`).join(', ')}];`) as Extractor);
+}
+
+type Writer = (row: Record<string, unknown>, into: unknown[], at: number) => void;
+
+/** As extractorFor, but writes the values into `into` from index `at`, without an array per row. */
+function writerFor(columns: readonly string[]): Writer {
+  return compiled('write', columns, (names) => new Function('r', 'p', 'o', names.map((c, i) => `p[o + ${i}] = r.${c} === undefined ? null : r.${c};`).join('\n')) as Writer);
 }
 
 /** Every column any row sets: a row that leaves one out writes null there. */
