@@ -74,7 +74,7 @@ function prepared(raw: BetterSqlite3.Database, source: string, rawColumns?: read
 const functions = new Map<string, unknown>();
 
 /**
- * A function compiled once per purpose and column list. Reading `row[column]` with a
+ * A function (or a statement's text) made once per purpose and column list. Reading `row[column]` with a
  * variable key for thirty columns of five hundred rows was a tenth of the scheduler's
  * time; a function compiled for the column list reads each property by a constant name,
  * which the engine turns into a direct field load. Column names come from the code
@@ -156,15 +156,17 @@ const chunkSizes = [64, 32, 16, 8, 4, 2, 1] as const;
 function insertChunks(raw: BetterSqlite3.Database, table: string, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, ignoreConflicts: boolean): void {
   const write = writerFor(columns);
   const width = columns.length;
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
   let at = 0;
   for (const size of chunkSizes) {
     // SQLite takes at most 32,766 parameters in one statement.
     if (rows.length - at < size || (size > 1 && size * width > 32_766)) continue;
-    const statement = prepared(
-      raw,
-      `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array.from({ length: size }, () => tuple).join(', ')}${ignoreConflicts ? ' on conflict do nothing' : ''}`,
-    );
+    // The statement's text is built once per table, size and column list (and keeps its
+    // hash), not at every batch.
+    const source = compiled(`insert\u0000${table}\u0000${size}\u0000${ignoreConflicts}`, columns, (names) => {
+      const tuple = `(${names.map(() => '?').join(', ')})`;
+      return `insert into "${table}" (${names.map((c) => `"${c}"`).join(', ')}) values ${Array.from({ length: size }, () => tuple).join(', ')}${ignoreConflicts ? ' on conflict do nothing' : ''}`;
+    });
+    const statement = prepared(raw, source);
     const parameters = new Array<unknown>(size * width);
     while (rows.length - at >= size) {
       for (let r = 0; r < size; r += 1) write(rows[at + r]!, parameters, r * width);
